@@ -1,0 +1,789 @@
+"""Text to nodes: parse one `.playbook` file into a `nodes.File` plus diagnostics.
+
+Lark parses with LALR(1) and the contextual lexer (one pass, linear time). A syntax
+error stops Lark at the first problem, so after one we parse each top-level block on
+its own: every broken block in a file is reported in one run. Lark's errors are turned
+into plain words here, at the boundary; no terminal name reaches the author.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.indenter import DedentError, Indenter
+from lark.tree import Meta
+
+from . import nodes as n
+from .errors import Diagnostic, error
+
+
+def grammar_path() -> Path:
+    """The grammar shipped in the wheel, else the one at the repository's top level."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "dsl" / "grammar.lark", here.parent / "dsl" / "grammar.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("dsl/grammar.lark is missing from the installation")
+
+
+class _Indenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        postlex=_Indenter(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=False,
+    )
+
+
+def parse(text: str, filename: str) -> tuple[n.File, list[Diagnostic]]:
+    """Parse one file; on syntax errors, recover block by block and report each."""
+    source = _normalise(text)
+    comments = tuple(_comments(source))
+    try:
+        items = _parse_items(source, filename)
+        return n.File(filename, items, comments, _file_span(filename, source)), []
+    except _SyntaxProblem:
+        pass
+    found: list[n.Item] = []
+    diagnostics: list[Diagnostic] = []
+    for padded in _blocks(source):
+        try:
+            found.extend(_parse_items(padded, filename))
+        except _SyntaxProblem as problem:
+            diagnostics.append(problem.diagnostic)
+    return n.File(filename, tuple(found), comments, _file_span(filename, source)), diagnostics
+
+
+def parse_expression(text: str, filename: str = "<expr>") -> n.Expr:
+    """Parse a condition or value on its own (for tests and the Python API)."""
+    file, diagnostics = parse(f"segment _expr: {text}\n", filename)
+    if diagnostics:
+        raise ValueError(diagnostics[0].message)
+    item = file.items[0]
+    assert isinstance(item, n.Segment)
+    return item.condition
+
+
+class _SyntaxProblem(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").lstrip("\ufeff")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _file_span(filename: str, source: str) -> n.Span:
+    return n.Span(filename, 1, 1, source.count("\n") + 1, 1)
+
+
+def _parse_items(source: str, filename: str) -> tuple[n.Item, ...]:
+    try:
+        tree = _parser().parse(source)
+    except UnexpectedInput as exc:
+        raise _SyntaxProblem(_describe(exc, source, filename)) from exc
+    except DedentError as exc:
+        line = _dedent_line(source)
+        span = n.Span(filename, line, 1, line, 2)
+        raise _SyntaxProblem(
+            error(
+                "this line's indentation does not match any block above it; "
+                "indent it exactly like the line it belongs with",
+                span,
+                "syntax",
+            )
+        ) from exc
+    result = _ToNodes(filename).transform(tree)
+    assert isinstance(result, tuple)
+    return result
+
+
+def _blocks(source: str) -> Iterator[str]:
+    """Each top-level block, padded with blank lines so that line numbers stay true."""
+    lines = source.split("\n")
+    starts = [
+        i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "#")
+    ]
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
+        yield "\n" * start + "\n".join(lines[start:end]) + "\n"
+
+
+def _dedent_line(source: str) -> int:
+    widths: list[int] = [0]
+    for number, line in enumerate(source.split("\n"), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        width = len(line) - len(line.lstrip(" \t"))
+        if width > widths[-1]:
+            widths.append(width)
+            continue
+        while width < widths[-1]:
+            widths.pop()
+        if width != widths[-1]:
+            return number
+    return 1
+
+
+def _comments(source: str) -> Iterator[n.Comment]:
+    """Every `#` comment outside a string, for the formatter to keep."""
+    for number, line in enumerate(source.split("\n"), start=1):
+        in_string = False
+        escaped = False
+        for col, ch in enumerate(line):
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "#":
+                trailing = bool(line[:col].strip())
+                yield n.Comment(line[col:].rstrip(), number, col + 1, trailing)
+                break
+
+
+# ---------------------------------------------------------------- errors in plain words
+
+_WORDS = {
+    "NAME": "a name",
+    "STRING": 'a text in double quotes, like "Welcome"',
+    "NUMBER": "a number",
+    "PERCENT": "a percentage",
+    "CMP": "a comparison such as < or >=",
+    "_NL": "the end of the line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "a line with less indentation",
+    "$END": "the end of the file",
+    "UNIT": "a unit such as days",
+    "TYPE_WORD": "a type (text, number, yes/no, date, user or one of ...)",
+    "AGG_FUNC": "sum, average, min or max",
+    "IN_LAST": "a window such as 'in last 30 days'",
+    "_CONT_AND": "'and'",
+    "_CONT_OR": "'or'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+}
+
+# Expected-token sets that describe one idea are summarised rather than listed.
+_OPERAND = {"NAME", "NUMBER", "STRING", "PERCENT", "LPAR"}
+
+
+def _token_words(name: str) -> str:
+    if name in _WORDS:
+        return _WORDS[name]
+    for term in _parser().terminals:
+        if term.name == name:
+            return f"'{term.pattern.value}'" if term.pattern.type == "str" else name.lower()
+    return name.lower()
+
+
+def _expected_words(expected: set[str]) -> str:
+    names = set(expected)
+    parts: list[str] = []
+    if _OPERAND <= names:
+        parts.append("a value (a field, a number or a text)")
+        names -= _OPERAND | {"MINUS", "COUNT", "DISTINCT", "AGG_FUNC", "LAST", "DAYS"}
+        names -= {"HAS", "NOT"}
+    words = sorted({_token_words(name) for name in names if not name.startswith("__")})
+    parts.extend(words)
+    if not parts:
+        return "something else"
+    if len(parts) > 6:
+        parts = [*parts[:6], "..."]
+    return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
+
+
+def _found_words(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NL":
+        return "the end of the line"
+    if token.type in ("_INDENT", "_DEDENT"):
+        return "a change of indentation"
+    return f"'{token.value}'"
+
+
+def _describe(exc: UnexpectedInput, source: str, filename: str) -> Diagnostic:
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        line, column = _token_position(token, source)
+        width = len(str(token.value)) if token.type not in ("_NL", "$END", "_INDENT", "_DEDENT") else 1
+        hint = _hint(token, exc.expected)
+        expected = _expected_words(exc.expected)
+        if token.type == "_NL":
+            message = f"the line ends too early; expected {expected}"
+        elif token.type == "$END":
+            message = f"the file ends too early; expected {expected}"
+        else:
+            message = f"unexpected {_found_words(token)}; expected {expected}"
+        if hint:
+            message = hint
+        span = n.Span(filename, line, column, line, column + max(1, width))
+        return error(message, span, "syntax")
+    if isinstance(exc, UnexpectedCharacters):
+        ch = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        shown = ch if ch.isprintable() else repr(ch)[1:-1]
+        message = f"unexpected character '{shown}'"
+        if ch == "'":
+            message += "; text goes in double quotes, like \"Welcome\""
+        elif ch == "\t":
+            message = "a tab in the indentation; indent with spaces"
+        elif exc.allowed:
+            message += f"; expected {_expected_words(set(exc.allowed))}"
+        span = n.Span(filename, exc.line, exc.column, exc.line, exc.column + 1)
+        return error(message, span, "syntax")
+    if isinstance(exc, UnexpectedEOF):
+        line = source.count("\n")
+        span = n.Span(filename, line, 1, line, 2)
+        return error(
+            f"the file ends too early; expected {_expected_words(set(exc.expected))}",
+            span,
+            "syntax",
+        )
+    span = n.Span(filename, getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1, 0, 0)
+    return error(str(exc).splitlines()[0], span, "syntax")
+
+
+def _token_position(token: Token, source: str) -> tuple[int, int]:
+    """Where to point: for a newline token, the end of the line it ends."""
+    line = token.line or 1
+    column = token.column or 1
+    if token.type == "_NL" or token.type == "$END":
+        lines = source.split("\n")
+        if token.type == "$END":
+            line = max(1, len(lines) - 1)
+        text = lines[line - 1] if line - 1 < len(lines) else ""
+        code = text.split("#", 1)[0].rstrip() if '"' not in text else text.rstrip()
+        column = len(code) + 1
+    return line, column
+
+
+def _hint(token: Token, expected: set[str]) -> str | None:
+    """Hand-written messages for mistakes authors make often."""
+    value = str(token.value)
+    if token.type == "CMP" and value == "=" and "CMP" not in expected:
+        return "unexpected '='; compare with a single '=' between two values, e.g. seats = 10"
+    if value == "==":
+        return "use a single '=' to compare, e.g. seats = 10"
+    if token.type == "_INDENT":
+        return "unexpected indentation; this line is indented more than the block it is in"
+    if "THEN" in expected and token.type == "_NL" and "IN_LAST" not in expected:
+        return (
+            "the rule's actions are missing; write 'then' followed by an action, "
+            'such as then send email "welcome" to admin'
+        )
+    if token.type in _ACTION_STARTS and "THEN" in expected and token.type not in expected:
+        return (
+            f"'{value}' starts an action, but this line needs 'then' first; write "
+            f"'then' at the start of the line, or put the action on the 'when' line"
+        )
+    if token.type == "NAME" and value in _ACTION_WORDS and "THEN" in expected:
+        return f"'{value}' cannot start an action; actions begin with send, create, post, " \
+            "notify, set, add, remove or wait"
+    return None
+
+
+_ACTION_STARTS = {"SEND", "CREATE", "POST", "NOTIFY", "SET", "ADD", "REMOVE", "WAIT"}
+_ACTION_WORDS = {"email", "mail", "task", "webhook", "alert", "message", "call"}
+
+
+# ---------------------------------------------------------------- tree to nodes
+
+
+def _span(filename: str, meta: Meta) -> n.Span:
+    if getattr(meta, "empty", True):
+        return n.NO_SPAN
+    return n.Span(filename, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(filename: str, tok: Token) -> n.Span:
+    return n.Span(
+        filename, tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0
+    )
+
+
+def _unquote(raw: str) -> str:
+    body = raw[1:-1]
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+
+
+_UNITS = {"day": "day", "days": "day", "hour": "hour", "hours": "hour", "week": "week", "weeks": "week"}
+
+
+@v_args(meta=True)
+class _ToNodes(Transformer[Token, object]):
+    """Builds frozen nodes; every node gets the span of the text it came from."""
+
+    def __init__(self, filename: str) -> None:
+        super().__init__()
+        self.f = filename
+
+    def _s(self, meta: Meta) -> n.Span:
+        return _span(self.f, meta)
+
+    def _name(self, tok: Token) -> n.Name:
+        return n.Name((str(tok),), _tok_span(self.f, tok))
+
+    def _str(self, tok: Token) -> n.String:
+        return n.String(_unquote(str(tok)), _tok_span(self.f, tok))
+
+    # -- file and schema
+    def start(self, meta: Meta, items: list[n.Item]) -> tuple[n.Item, ...]:
+        return tuple(items)
+
+    def schema(self, meta: Meta, parts: list[object]) -> n.Schema:
+        fields: list[n.FieldDecl] = []
+        roles: list[n.Name] = []
+        events: list[n.EventDecl] = []
+        milestones: list[n.MilestoneDecl] = []
+        for part in parts:
+            if isinstance(part, tuple) and part and part[0] == "fields":
+                fields.extend(part[1])
+            elif isinstance(part, tuple) and part and part[0] == "roles":
+                roles.extend(part[1])
+            elif isinstance(part, n.EventDecl):
+                events.append(part)
+            elif isinstance(part, n.MilestoneDecl):
+                milestones.append(part)
+        return n.Schema(tuple(fields), tuple(roles), tuple(events), tuple(milestones), self._s(meta))
+
+    def account_block(self, meta: Meta, fields: list[n.FieldDecl]) -> tuple[str, list[n.FieldDecl]]:
+        return ("fields", fields)
+
+    def roles_line(self, meta: Meta, names: list[Token]) -> tuple[str, list[n.Name]]:
+        return ("roles", [self._name(t) for t in names])
+
+    def field_decl(self, meta: Meta, args: list[object]) -> n.FieldDecl:
+        tok, ftype = args
+        assert isinstance(tok, Token) and isinstance(ftype, n.FieldType)
+        return n.FieldDecl(self._name(tok), ftype, self._s(meta))
+
+    def simple_type(self, meta: Meta, args: list[Token]) -> n.FieldType:
+        kind = str(args[0])
+        return n.FieldType(kind, (), self._s(meta))  # type: ignore[arg-type]
+
+    def enum_type(self, meta: Meta, args: list[Token]) -> n.FieldType:
+        return n.FieldType("enum", tuple(self._name(t) for t in args), self._s(meta))
+
+    def event_block(self, meta: Meta, args: list[object]) -> n.EventDecl:
+        tok = args[0]
+        assert isinstance(tok, Token)
+        fields = tuple(a for a in args[1:] if isinstance(a, n.FieldDecl))
+        return n.EventDecl(self._name(tok), fields, self._s(meta))
+
+    def milestone_block(self, meta: Meta, args: list[Token]) -> n.MilestoneDecl:
+        name, starts, done = args
+        return n.MilestoneDecl(
+            self._name(name), self._name(starts), self._name(done), self._s(meta)
+        )
+
+    def segment(self, meta: Meta, args: list[object]) -> n.Segment:
+        tok, expr = args
+        assert isinstance(tok, Token)
+        return n.Segment(self._name(tok), expr, self._s(meta))  # type: ignore[arg-type]
+
+    def metric(self, meta: Meta, args: list[object]) -> n.Metric:
+        tok, expr = args
+        assert isinstance(tok, Token)
+        return n.Metric(self._name(tok), expr, self._s(meta))  # type: ignore[arg-type]
+
+    # -- playbooks
+    def playbook(self, meta: Meta, args: list[object]) -> n.Playbook:
+        name = args[0]
+        assert isinstance(name, Token)
+        parts: dict[str, object] = {}
+        rules: list[n.Rule] = []
+        for part in args[1:]:
+            if isinstance(part, n.Rule):
+                rules.append(part)
+            elif isinstance(part, tuple):
+                key, value = part
+                parts.setdefault(key, value)
+        return n.Playbook(
+            self._str(name),
+            tuple(rules),
+            description=parts.get("description"),  # type: ignore[arg-type]
+            owner=parts.get("owner"),  # type: ignore[arg-type]
+            status=parts.get("status"),  # type: ignore[arg-type]
+            applies_to=parts.get("applies_to"),  # type: ignore[arg-type]
+            span=self._s(meta),
+        )
+
+    def description(self, meta: Meta, args: list[Token]) -> tuple[str, n.String]:
+        return ("description", self._str(args[0]))
+
+    def owner(self, meta: Meta, args: list[Token]) -> tuple[str, n.String]:
+        return ("owner", self._str(args[0]))
+
+    def status(self, meta: Meta, args: list[Token]) -> tuple[str, n.Name]:
+        return ("status", self._name(args[0]))
+
+    def applies(self, meta: Meta, args: list[n.Expr]) -> tuple[str, n.Expr]:
+        return ("applies_to", args[0])
+
+    def rule(self, meta: Meta, args: list[object]) -> n.Rule:
+        name = args[0]
+        assert isinstance(name, Token)
+        fields: dict[str, object] = {"actions": []}
+        lines = [a for a in args[1:] if isinstance(a, tuple)]
+        for kind, value in lines:
+            if kind == "actions":
+                fields["actions"].extend(value)  # type: ignore[attr-defined]
+            elif kind == "trigger":
+                for key, item in value.items():
+                    if key == "actions":
+                        fields["actions"].extend(item)  # type: ignore[attr-defined]
+                        if item:
+                            fields["inline"] = True
+                    else:
+                        fields.setdefault(key, item)
+            else:
+                fields.setdefault(kind, value)
+        return n.Rule(
+            name=self._str(name),
+            when=fields.get("when"),  # type: ignore[arg-type]
+            event=fields.get("event"),  # type: ignore[arg-type]
+            where=fields.get("where"),  # type: ignore[arg-type]
+            actions=tuple(fields["actions"]),  # type: ignore[call-overload]
+            once_per_account=bool(fields.get("once_per_account", False)),
+            at_most_every=fields.get("at_most_every"),  # type: ignore[arg-type]
+            repeat_every=fields.get("repeat_every"),  # type: ignore[arg-type]
+            unless=fields.get("unless"),  # type: ignore[arg-type]
+            priority=fields.get("priority"),  # type: ignore[arg-type]
+            stop_when=fields.get("stop_when"),  # type: ignore[arg-type]
+            inline=bool(fields.get("inline", False)),
+            span=self._s(meta),
+        )
+
+    def when_line(self, meta: Meta, args: list[object]) -> tuple[str, dict[str, object]]:
+        return ("trigger", {"when": args[0], "actions": list(args[1:])})
+
+    def on_line(self, meta: Meta, args: list[object]) -> tuple[str, dict[str, object]]:
+        tok = args[0]
+        assert isinstance(tok, Token)
+        found: dict[str, object] = {"event": self._name(tok), "actions": []}
+        for a in args[1:]:
+            if isinstance(a, tuple) and a[0] == "where":
+                found["where"] = a[1]
+            else:
+                found["actions"].append(a)  # type: ignore[attr-defined]
+        return ("trigger", found)
+
+    def then_line(self, meta: Meta, args: list[n.Action]) -> tuple[str, list[n.Action]]:
+        return ("actions", list(args))
+
+    def then_block(self, meta: Meta, args: list[n.Action]) -> tuple[str, list[n.Action]]:
+        return ("actions", list(args))
+
+    def once_per_account(self, meta: Meta, args: list[object]) -> tuple[str, bool]:
+        return ("once_per_account", True)
+
+    def at_most_every(self, meta: Meta, args: list[n.Duration]) -> tuple[str, n.Duration]:
+        return ("at_most_every", args[0])
+
+    def repeat_every(self, meta: Meta, args: list[n.Duration]) -> tuple[str, n.Duration]:
+        return ("repeat_every", args[0])
+
+    def unless(self, meta: Meta, args: list[n.Expr]) -> tuple[str, n.Expr]:
+        return ("unless", args[0])
+
+    def rule_priority(self, meta: Meta, args: list[Token]) -> tuple[str, n.Name]:
+        return ("priority", self._name(args[0]))
+
+    def stop_when(self, meta: Meta, args: list[n.Expr]) -> tuple[str, n.Expr]:
+        return ("stop_when", args[0])
+
+    # -- actions
+    def send_email(self, meta: Meta, args: list[object]) -> n.SendEmail:
+        tpl, to = args[0], args[1]
+        cc = args[2] if len(args) > 2 else ()
+        assert isinstance(tpl, Token)
+        return n.SendEmail(self._str(tpl), to, cc, False, self._s(meta))  # type: ignore[arg-type]
+
+    def send_template(self, meta: Meta, args: list[object]) -> n.SendEmail:
+        tpl = args[0]
+        assert isinstance(tpl, Token)
+        to: tuple[n.Recipient, ...] = ()
+        cc: tuple[n.Recipient, ...] = ()
+        for a in args[1:]:
+            if isinstance(a, tuple) and a and a[0] == "cc":
+                cc = a[1]
+            elif isinstance(a, tuple):
+                to = a  # type: ignore[assignment]
+        return n.SendEmail(self._str(tpl), to, cc, not to, self._s(meta))
+
+    def cc(self, meta: Meta, args: list[tuple[n.Recipient, ...]]) -> tuple[str, tuple[n.Recipient, ...]]:
+        return ("cc", args[0])
+
+    def recipients(self, meta: Meta, args: list[n.Recipient]) -> tuple[n.Recipient, ...]:
+        return tuple(args)
+
+    def create_task(self, meta: Meta, args: list[object]) -> n.CreateTask:
+        title = args[0]
+        assert isinstance(title, Token)
+        opts = dict(a for a in args[1:] if isinstance(a, tuple))
+        return n.CreateTask(
+            self._str(title),
+            opts.get("for"),  # type: ignore[arg-type]
+            opts.get("due"),  # type: ignore[arg-type]
+            opts.get("priority"),  # type: ignore[arg-type]
+            self._s(meta),
+        )
+
+    def task_for(self, meta: Meta, args: list[n.Recipient]) -> tuple[str, n.Recipient]:
+        return ("for", args[0])
+
+    def task_due(self, meta: Meta, args: list[n.Duration]) -> tuple[str, n.Duration]:
+        return ("due", args[0])
+
+    def task_priority(self, meta: Meta, args: list[Token]) -> tuple[str, n.Name]:
+        return ("priority", self._name(args[0]))
+
+    def post_webhook(self, meta: Meta, args: list[object]) -> n.PostWebhook:
+        endpoint = args[0]
+        assert isinstance(endpoint, Token)
+        payload = args[1] if len(args) > 1 else None
+        return n.PostWebhook(self._str(endpoint), payload, self._s(meta))  # type: ignore[arg-type]
+
+    def object(self, meta: Meta, pairs: list[tuple[str, n.Expr]]) -> tuple[tuple[str, n.Expr], ...]:
+        return tuple(p for p in pairs if p is not None)
+
+    def pair(self, meta: Meta, args: list[object]) -> tuple[str, n.Expr]:
+        key, value = args
+        assert isinstance(key, Token)
+        text = _unquote(str(key)) if key.type == "STRING" else str(key)
+        return (text, value)  # type: ignore[return-value]
+
+    def notify(self, meta: Meta, args: list[Token]) -> n.Notify:
+        return n.Notify(self._str(args[0]), self._str(args[1]), self._s(meta))
+
+    def set_field(self, meta: Meta, args: list[object]) -> n.SetField:
+        name, value = args
+        assert isinstance(name, n.Name)
+        return n.SetField(name, value, self._s(meta))  # type: ignore[arg-type]
+
+    def add_tag(self, meta: Meta, args: list[n.String]) -> n.TagChange:
+        return n.TagChange("add", args[0], self._s(meta))
+
+    def remove_tag(self, meta: Meta, args: list[n.String]) -> n.TagChange:
+        return n.TagChange("remove", args[0], self._s(meta))
+
+    def wait(self, meta: Meta, args: list[n.Duration]) -> n.Wait:
+        return n.Wait(args[0], self._s(meta))
+
+    # -- expressions
+    def or_expr(self, meta: Meta, args: list[n.Expr]) -> n.Expr:
+        result = args[0]
+        for right in args[1:]:
+            result = n.Or(result, right, _join(result, right))
+        return result
+
+    def and_expr(self, meta: Meta, args: list[n.Expr]) -> n.Expr:
+        result = args[0]
+        for right in args[1:]:
+            result = n.And(result, right, _join(result, right))
+        return result
+
+    def not_(self, meta: Meta, args: list[n.Expr]) -> n.Not:
+        return n.Not(args[0], self._s(meta))
+
+    def for_(self, meta: Meta, args: list[object]) -> n.For:
+        return n.For(args[0], args[1], self._s(meta))  # type: ignore[arg-type]
+
+    def compare(self, meta: Meta, args: list[object]) -> n.Compare:
+        left, op, right = args
+        return n.Compare(str(op), left, right, self._s(meta))  # type: ignore[arg-type]
+
+    def is_(self, meta: Meta, args: list[n.Expr]) -> n.Is:
+        return n.Is(args[0], _as_literal(args[1]), False, self._s(meta))
+
+    def is_not(self, meta: Meta, args: list[n.Expr]) -> n.Is:
+        return n.Is(args[0], _as_literal(args[1]), True, self._s(meta))
+
+    def is_missing(self, meta: Meta, args: list[n.Expr]) -> n.Missing:
+        return n.Missing(args[0], False, self._s(meta))
+
+    def is_present(self, meta: Meta, args: list[n.Expr]) -> n.Missing:
+        return n.Missing(args[0], True, self._s(meta))
+
+    def in_(self, meta: Meta, args: list[object]) -> n.In:
+        return n.In(args[0], args[1], False, self._s(meta))  # type: ignore[arg-type]
+
+    def not_in(self, meta: Meta, args: list[object]) -> n.In:
+        return n.In(args[0], args[1], True, self._s(meta))  # type: ignore[arg-type]
+
+    def contains(self, meta: Meta, args: list[n.Expr]) -> n.TextTest:
+        return n.TextTest("contains", args[0], args[1], self._s(meta))
+
+    def starts_with(self, meta: Meta, args: list[n.Expr]) -> n.TextTest:
+        return n.TextTest("starts with", args[0], args[1], self._s(meta))
+
+    def ends_with(self, meta: Meta, args: list[n.Expr]) -> n.TextTest:
+        return n.TextTest("ends with", args[0], args[1], self._s(meta))
+
+    def has_tag(self, meta: Meta, args: list[n.String]) -> n.HasTag:
+        return n.HasTag(args[0], self._s(meta))
+
+    def after(self, meta: Meta, args: list[object]) -> n.Relative:
+        return n.Relative("after", args[0], args[1], self._s(meta))  # type: ignore[arg-type]
+
+    def before(self, meta: Meta, args: list[object]) -> n.Relative:
+        return n.Relative("before", args[0], args[1], self._s(meta))  # type: ignore[arg-type]
+
+    def complete(self, meta: Meta, args: list[Token]) -> n.MilestoneState:
+        return n.MilestoneState(self._name(args[0]), True, None, self._s(meta))
+
+    def incomplete(self, meta: Meta, args: list[Token]) -> n.MilestoneState:
+        return n.MilestoneState(self._name(args[0]), False, None, self._s(meta))
+
+    def incomplete_after(self, meta: Meta, args: list[object]) -> n.MilestoneState:
+        tok, duration = args
+        assert isinstance(tok, Token)
+        return n.MilestoneState(self._name(tok), False, duration, self._s(meta))  # type: ignore[arg-type]
+
+    def drops_below(self, meta: Meta, args: list[n.Expr]) -> n.Crossing:
+        return n.Crossing("below", args[0], args[1], self._s(meta))
+
+    def rises_above(self, meta: Meta, args: list[n.Expr]) -> n.Crossing:
+        return n.Crossing("above", args[0], args[1], self._s(meta))
+
+    def changes(self, meta: Meta, args: list[n.Expr]) -> n.Changes:
+        return n.Changes(args[0], None, None, self._s(meta))
+
+    def changes_to(self, meta: Meta, args: list[n.Expr]) -> n.Changes:
+        return n.Changes(args[0], None, _as_literal(args[1]), self._s(meta))
+
+    def changes_from(self, meta: Meta, args: list[n.Expr]) -> n.Changes:
+        return n.Changes(args[0], _as_literal(args[1]), None, self._s(meta))
+
+    def changes_from_to(self, meta: Meta, args: list[n.Expr]) -> n.Changes:
+        return n.Changes(args[0], _as_literal(args[1]), _as_literal(args[2]), self._s(meta))
+
+    def arith(self, meta: Meta, args: list[object]) -> n.Arith:
+        left, op, right = args
+        return n.Arith(str(op), left, right, self._s(meta))  # type: ignore[arg-type]
+
+    def negate(self, meta: Meta, args: list[object]) -> n.Expr:
+        operand = args[1]
+        if isinstance(operand, n.Number):
+            return n.Number(-operand.value, operand.percent, self._s(meta))
+        return n.Negate(operand, self._s(meta))  # type: ignore[arg-type]
+
+    def paren(self, meta: Meta, args: list[n.Expr]) -> n.Paren:
+        return n.Paren(args[0], self._s(meta))
+
+    def list(self, meta: Meta, items: list[object]) -> n.ListValue:
+        return n.ListValue(tuple(i for i in items if i is not None), self._s(meta))  # type: ignore[misc]
+
+    def bare_name(self, meta: Meta, args: list[Token]) -> n.Name:
+        return self._name(args[0])
+
+    def count(self, meta: Meta, args: list[object]) -> n.Count:
+        event = args[0]
+        assert isinstance(event, Token)
+        where, window = _where_window(args[1:])
+        return n.Count(self._name(event), where, window, self._s(meta))
+
+    def distinct(self, meta: Meta, args: list[object]) -> n.Aggregate:
+        fld, event = args[0], args[1]
+        assert isinstance(fld, Token) and isinstance(event, Token)
+        where, window = _where_window(args[2:])
+        return n.Aggregate(
+            "distinct", self._name(fld), self._name(event), where, window, self._s(meta)
+        )
+
+    def aggregate(self, meta: Meta, args: list[object]) -> n.Aggregate:
+        func, fld, event = args[0], args[1], args[2]
+        assert isinstance(func, Token) and isinstance(fld, Token) and isinstance(event, Token)
+        where, window = _where_window(args[3:])
+        return n.Aggregate(
+            str(func), self._name(fld), self._name(event), where, window, self._s(meta)  # type: ignore[arg-type]
+        )
+
+    def where(self, meta: Meta, args: list[n.Expr]) -> tuple[str, n.Expr]:
+        return ("where", args[0])
+
+    def window(self, meta: Meta, args: list[object]) -> tuple[str, n.Duration]:
+        return ("window", args[-1])  # type: ignore[return-value]
+
+    def last(self, meta: Meta, args: list[Token]) -> n.Last:
+        return n.Last(self._name(args[0]), self._name(args[1]), self._s(meta))
+
+    def days_since_last(self, meta: Meta, args: list[Token]) -> n.DaysSinceLast:
+        return n.DaysSinceLast(self._name(args[0]), self._s(meta))
+
+    def days_since(self, meta: Meta, args: list[n.Expr]) -> n.DaysBetween:
+        return n.DaysBetween("since", args[0], self._s(meta))
+
+    def days_until(self, meta: Meta, args: list[n.Expr]) -> n.DaysBetween:
+        return n.DaysBetween("until", args[0], self._s(meta))
+
+    def duration(self, meta: Meta, args: list[Token]) -> n.Duration:
+        amount, unit = args
+        return n.Duration(Decimal(str(amount)), _UNITS[str(unit)], False, self._s(meta))  # type: ignore[arg-type]
+
+    def business_duration(self, meta: Meta, args: list[Token]) -> n.Duration:
+        amount, unit = args
+        return n.Duration(Decimal(str(amount)), _UNITS[str(unit)], True, self._s(meta))  # type: ignore[arg-type]
+
+    def dotted(self, meta: Meta, args: list[Token]) -> n.Name:
+        return n.Name(tuple(str(t) for t in args), self._s(meta))
+
+    def number(self, meta: Meta, args: list[Token]) -> n.Number:
+        return n.Number(Decimal(str(args[0])), False, self._s(meta))
+
+    def percent(self, meta: Meta, args: list[Token]) -> n.Number:
+        return n.Number(Decimal(str(args[0])[:-1]) / 100, True, self._s(meta))
+
+    def string(self, meta: Meta, args: list[Token]) -> n.String:
+        return self._str(args[0])
+
+
+def _where_window(args: list[object]) -> tuple[n.Expr | None, n.Duration | None]:
+    where: n.Expr | None = None
+    window: n.Duration | None = None
+    for a in args:
+        if isinstance(a, tuple) and a[0] == "where":
+            where = a[1]
+        elif isinstance(a, tuple) and a[0] == "window":
+            window = a[1]
+    return where, window
+
+
+def _as_literal(expr: n.Expr) -> n.Expr:
+    return expr
+
+
+def _join(left: n.Expr, right: n.Expr) -> n.Span:
+    a, b = left.span, right.span
+    return n.Span(a.file, a.line, a.column, b.end_line, b.end_column)
+
+
+__all__ = ["grammar_path", "parse", "parse_expression", "Tree"]
