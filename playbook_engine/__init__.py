@@ -1,0 +1,3 @@
+"""Playbook engine: a rules engine for customer-success playbooks."""
+
+__version__ = "0.1.0"
