@@ -523,7 +523,8 @@ class _ToNodes(Transformer[Token, object]):
     # -- actions
     def send_email(self, meta: Meta, args: list[object]) -> n.SendEmail:
         tpl, to = args[0], args[1]
-        cc = args[2] if len(args) > 2 else ()
+        # `cc` arrives as ("cc", recipients), as in send_template.
+        cc = args[2][1] if len(args) > 2 else ()  # type: ignore[index]
         assert isinstance(tpl, Token)
         return n.SendEmail(self._str(tpl), to, cc, False, self._s(meta))  # type: ignore[arg-type]
 
