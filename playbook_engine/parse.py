@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -69,7 +70,7 @@ def parse(text: str, filename: str) -> tuple[n.File, list[Diagnostic]]:
         try:
             found.extend(_parse_items(padded, filename))
         except _SyntaxProblem as problem:
-            diagnostics.append(problem.diagnostic)
+            diagnostics.extend(problem.diagnostics)
     return n.File(filename, tuple(found), comments, _file_span(filename, source)), diagnostics
 
 
@@ -84,9 +85,10 @@ def parse_expression(text: str, filename: str = "<expr>") -> n.Expr:
 
 
 class _SyntaxProblem(Exception):
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    def __init__(self, diagnostic: Diagnostic, *more: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+        self.diagnostics = [diagnostic, *more]
 
 
 def _normalise(text: str) -> str:
@@ -114,8 +116,12 @@ def _parse_items(source: str, filename: str) -> tuple[n.Item, ...]:
                 "syntax",
             )
         ) from exc
-    result = _ToNodes(filename).transform(tree)
+    to_nodes = _ToNodes(filename)
+    result = to_nodes.transform(tree)
     assert isinstance(result, tuple)
+    if to_nodes.repeated:
+        repeated = sorted(to_nodes.repeated, key=lambda d: (d.span.line, d.span.column))
+        raise _SyntaxProblem(*repeated)
     return result
 
 
@@ -344,6 +350,21 @@ class _ToNodes(Transformer[Token, object]):
     def __init__(self, filename: str) -> None:
         super().__init__()
         self.f = filename
+        # A clause given twice (two `when` lines, two owners): reported, never dropped.
+        self.repeated: list[Diagnostic] = []
+
+    def _keep_first(self, found: dict[str, object], key: str, value: object) -> None:
+        if key not in found:
+            found[key] = value
+            return
+        first = getattr(found[key], "span", None)
+        span = getattr(value, "span", None)
+        if not isinstance(span, n.Span) or not isinstance(first, n.Span):
+            return
+        what, advice = _REPEATED.get(key, (key, ""))
+        self.repeated.append(
+            error(f"{what} is given twice (first on line {first.line}){advice}", span, "syntax")
+        )
 
     def _s(self, meta: Meta) -> n.Span:
         return _span(self.f, meta)
@@ -425,7 +446,7 @@ class _ToNodes(Transformer[Token, object]):
                 rules.append(part)
             elif isinstance(part, tuple):
                 key, value = part
-                parts.setdefault(key, value)
+                self._keep_first(parts, key, value)
         return n.Playbook(
             self._str(name),
             tuple(rules),
@@ -463,16 +484,16 @@ class _ToNodes(Transformer[Token, object]):
                         if item:
                             fields["inline"] = True
                     else:
-                        fields.setdefault(key, item)
+                        self._keep_first(fields, key, item)
             else:
-                fields.setdefault(kind, value)
+                self._keep_first(fields, kind, value)
         return n.Rule(
             name=self._str(name),
             when=fields.get("when"),  # type: ignore[arg-type]
             event=fields.get("event"),  # type: ignore[arg-type]
             where=fields.get("where"),  # type: ignore[arg-type]
             actions=tuple(fields["actions"]),  # type: ignore[call-overload]
-            once_per_account=bool(fields.get("once_per_account", False)),
+            once_per_account="once_per_account" in fields,
             at_most_every=fields.get("at_most_every"),  # type: ignore[arg-type]
             repeat_every=fields.get("repeat_every"),  # type: ignore[arg-type]
             unless=fields.get("unless"),  # type: ignore[arg-type]
@@ -502,8 +523,9 @@ class _ToNodes(Transformer[Token, object]):
     def then_block(self, meta: Meta, args: list[n.Action]) -> tuple[str, list[n.Action]]:
         return ("actions", list(args))
 
-    def once_per_account(self, meta: Meta, args: list[object]) -> tuple[str, bool]:
-        return ("once_per_account", True)
+    def once_per_account(self, meta: Meta, args: list[object]) -> tuple[str, _Spanned]:
+        # The span stands for True, so that a repeated line can be pointed at.
+        return ("once_per_account", _Spanned(self._s(meta)))
 
     def at_most_every(self, meta: Meta, args: list[n.Duration]) -> tuple[str, n.Duration]:
         return ("at_most_every", args[0])
@@ -765,6 +787,28 @@ class _ToNodes(Transformer[Token, object]):
 
     def string(self, meta: Meta, args: list[Token]) -> n.String:
         return self._str(args[0])
+
+
+@dataclass(frozen=True)
+class _Spanned:
+    span: n.Span
+
+
+_REPEATED = {
+    "when": ("the rule's 'when'", "; join the conditions with 'and' or 'or' on one line"),
+    "event": ("the rule's 'on'", "; a rule reacts to one event type"),
+    "where": ("the rule's 'where'", "; join the conditions with 'and' or 'or'"),
+    "once_per_account": ("'once per account'", ""),
+    "at_most_every": ("'at most once every'", "; keep one"),
+    "repeat_every": ("'repeat every'", "; keep one"),
+    "unless": ("the rule's 'unless'", "; join the conditions with 'or' on one line"),
+    "priority": ("the rule's 'priority'", "; keep one"),
+    "stop_when": ("the rule's 'stop when'", "; join the conditions with 'or' on one line"),
+    "description": ("the playbook's description", "; keep one"),
+    "owner": ("the playbook's owner", "; keep one"),
+    "status": ("the playbook's status", "; keep one"),
+    "applies_to": ("the playbook's 'applies to'", "; join the conditions with 'and'"),
+}
 
 
 def _where_window(args: list[object]) -> tuple[n.Expr | None, n.Duration | None]:
