@@ -210,9 +210,23 @@ def _token_words(name: str) -> str:
     return name.lower()
 
 
+# After a complete value almost anything may follow (LALR merges the states of every
+# context a value appears in), so the list is summarised.
+_AFTER_VALUE = {"CMP", "IS", "PLUS", "STAR"}
+_OPERATORS = {
+    "CMP", "IS", "IN", "NOT", "PLUS", "MINUS", "STAR", "SLASH", "AND", "OR", "_CONT_AND",
+    "_CONT_OR", "CONTAINS", "STARTS", "ENDS", "DROPS", "RISES", "CHANGES", "FOR", "DOT",
+    "COMPLETE", "INCOMPLETE", "IN_LAST", "COMMA", "RPAR", "RSQB", "RBRACE", "TO",
+    "SEND", "CREATE", "POST", "NOTIFY", "SET", "ADD", "REMOVE", "WAIT",
+}
+
+
 def _expected_words(expected: set[str]) -> str:
     names = set(expected)
     parts: list[str] = []
+    if _AFTER_VALUE <= names:
+        parts.append("an operator (and, or, is, <, +, ...)")
+        names -= _OPERATORS
     if _OPERAND <= names:
         parts.append("a value (a field, a number or a text)")
         names -= _OPERAND | {"MINUS", "COUNT", "DISTINCT", "AGG_FUNC", "LAST", "DAYS"}
@@ -237,16 +251,38 @@ def _found_words(token: Token) -> str:
 
 
 def _describe(exc: UnexpectedInput, source: str, filename: str) -> Diagnostic:
+    unclosed = _unclosed_bracket(source, exc)
+    if unclosed is not None:
+        line, column, bracket = unclosed
+        closing = {"(": ")", "[": "]", "{": "}"}[bracket]
+        return error(
+            f"this '{bracket}' is never closed; add the matching '{closing}'",
+            n.Span(filename, line, column, line, column + 1),
+            "syntax",
+        )
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         line, column = _token_position(token, source)
         width = len(str(token.value)) if token.type not in ("_NL", "$END", "_INDENT", "_DEDENT") else 1
-        hint = _hint(token, exc.expected)
-        expected = _expected_words(exc.expected)
+        hint = _hint(token, exc.expected, source)
+        names = set(exc.expected)
+        if token.type not in ("_NL", "$END", "_INDENT", "_DEDENT") and _starts_line(token, source):
+            # A line may always end early with a blank line; saying so here misleads.
+            names.discard("_NL")
+        expected = _expected_words(names)
         if token.type == "_NL":
             message = f"the line ends too early; expected {expected}"
+        elif token.type in ("$END", "_DEDENT") and names == {"_INDENT"}:
+            message = "expected an indented block after this line"
         elif token.type == "$END":
             message = f"the file ends too early; expected {expected}"
+        elif token.type in ("_INDENT", "_DEDENT"):
+            message = f"the indentation changes here; expected {expected}"
+        elif not names:
+            message = (
+                f"unexpected {_found_words(token)}; this line does not belong in the block "
+                "above it; check its indentation"
+            )
         else:
             message = f"unexpected {_found_words(token)}; expected {expected}"
         if hint:
@@ -284,18 +320,86 @@ def _token_position(token: Token, source: str) -> tuple[int, int]:
     if token.type == "_NL" or token.type == "$END":
         lines = source.split("\n")
         if token.type == "$END":
-            line = max(1, len(lines) - 1)
+            # The last line with code on it (blocks are padded with blank lines).
+            line = max(
+                [k for k, text in enumerate(lines, start=1) if _code_of(text).strip()] or [1]
+            )
         text = lines[line - 1] if line - 1 < len(lines) else ""
-        code = text.split("#", 1)[0].rstrip() if '"' not in text else text.rstrip()
-        column = len(code) + 1
+        column = len(_code_of(text).rstrip()) + 1
     return line, column
 
 
-def _hint(token: Token, expected: set[str]) -> str | None:
+def _code_of(line: str) -> str:
+    """A line without its comment (a `#` inside a string does not start one)."""
+    in_string = escaped = False
+    for col, ch in enumerate(line):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "#":
+            return line[:col]
+    return line
+
+
+def _starts_line(token: Token, source: str) -> bool:
+    start = token.start_pos
+    if not isinstance(start, int):
+        return False
+    line_start = source.rfind("\n", 0, start) + 1
+    return not source[line_start:start].strip()
+
+
+def _unclosed_bracket(source: str, exc: UnexpectedInput) -> tuple[int, int, str] | None:
+    """An opening bracket before the error, on an earlier line, that was never closed.
+
+    Newlines inside brackets are not line ends, so an unclosed `(` makes the parser
+    fail somewhere later; the bracket is what the author has to fix.
+    """
+    token = getattr(exc, "token", None)
+    position = getattr(exc, "pos_in_stream", None)
+    if isinstance(token, Token) and token.type == "$END":
+        end = len(source)
+    elif isinstance(token, Token) and isinstance(token.start_pos, int):
+        end = token.start_pos
+    elif isinstance(position, int):
+        end = position
+    else:
+        return None
+    error_line = source.count("\n", 0, end) + 1
+    stack: list[tuple[int, int, str]] = []
+    # The whole source: a bracket closed after the error is not the problem.
+    for number, text in enumerate(source.split("\n"), start=1):
+        in_string = escaped = False
+        for col, ch in enumerate(_code_of(text), start=1):
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch in "([{":
+                stack.append((number, col, ch))
+            elif ch in ")]}" and stack:
+                stack.pop()
+    before = [b for b in stack if b[0] < error_line or (b[0] == error_line and end == len(source))]
+    return before[-1] if before else None
+
+
+def _hint(token: Token, expected: set[str], source: str) -> str | None:
     """Hand-written messages for mistakes authors make often."""
     value = str(token.value)
-    if token.type == "CMP" and value == "=" and "CMP" not in expected:
-        return "unexpected '='; compare with a single '=' between two values, e.g. seats = 10"
+    start = token.start_pos if isinstance(token.start_pos, int) else 0
+    if value == "=" and "CMP" not in expected and source[start - 1 : start] == "=":
+        return "use a single '=' to compare, e.g. seats = 10"
     if value == "==":
         return "use a single '=' to compare, e.g. seats = 10"
     if token.type == "_INDENT":
