@@ -1,0 +1,202 @@
+"""The central object: a playbook directory loaded, checked and ready to use.
+
+`Engine` holds what every command needs, as Jinja2's `Environment` does: the settings,
+the parsed program, the templates, the source of every file (to show carets under
+diagnostics) and the diagnostics themselves. The CLI, the daemon and the tests all go
+through it:
+
+    engine = Engine.load("playbooks/")
+    for diagnostic in engine.diagnostics:
+        print(diagnostic.render(engine.sources.get(diagnostic.span.file)))
+    engine.raise_for_errors()          # LoadError carrying the diagnostics, if any
+
+A directory is its top-level `*.playbook` files (sub-folders are not read, so that
+`fixtures/` and drafts kept aside stay out) and its `templates/` folder. File names in
+diagnostics are relative to the directory: `onboarding.playbook:12:10`.
+
+Loading never raises for what is *in* the files: unreadable files, text that is not
+UTF-8, syntax errors and check failures are all diagnostics. It raises `LoadError`
+only when there is nothing to check: no such directory, or no `.playbook` file in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import nodes as n
+from .checks import check
+from .errors import Diagnostic, LoadError, error, sort_diagnostics
+from .parse import parse
+from .program import Program
+from .settings import Settings
+from .templates import TemplateStore
+
+__all__ = ["PLAYBOOK_SUFFIX", "Engine"]
+
+PLAYBOOK_SUFFIX = ".playbook"
+
+
+class Engine:
+    """A playbook directory with its settings, templates and diagnostics."""
+
+    def __init__(
+        self,
+        program: Program,
+        templates: TemplateStore,
+        *,
+        settings: Settings | None = None,
+        sources: Mapping[str, str] | None = None,
+        diagnostics: list[Diagnostic] | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self.program = program
+        self.templates = templates
+        self.settings = settings or Settings()
+        # File name (relative to the directory) -> text, for carets under diagnostics.
+        self.sources: dict[str, str] = dict(sources or {})
+        self.diagnostics: list[Diagnostic] = sort_diagnostics(diagnostics or [])
+        self.directory = directory
+
+    # -- building
+
+    @classmethod
+    def load(cls, directory: str | Path, settings: Settings | None = None) -> Engine:
+        """Read, parse and check every `*.playbook` file of `directory` and its templates."""
+        root = Path(directory)
+        files = _playbook_files(root)
+        texts: dict[str, str] = {}
+        problems: list[Diagnostic] = []
+        for path in files:
+            name = path.name
+            text = _read(path, name, problems)
+            if text is not None:
+                texts[name] = text
+        templates = TemplateStore.from_directory(root)
+        return cls._build(texts, templates, settings, problems, root)
+
+    @classmethod
+    def from_sources(
+        cls,
+        playbooks: Mapping[str, str],
+        templates: Mapping[str, str] | None = None,
+        settings: Settings | None = None,
+    ) -> Engine:
+        """An engine from text: playbook files by name, templates by path (`templates/x.txt`)."""
+        store = TemplateStore.from_sources(templates or {})
+        return cls._build(dict(playbooks), store, settings, [], None)
+
+    @classmethod
+    def _build(
+        cls,
+        texts: dict[str, str],
+        templates: TemplateStore,
+        settings: Settings | None,
+        problems: list[Diagnostic],
+        directory: Path | None,
+    ) -> Engine:
+        settings = settings or Settings()
+        parsed: list[n.File] = []
+        sources: dict[str, str] = {}
+        syntax: list[Diagnostic] = []
+        for name in sorted(texts):
+            # The parser reads the text with CRLF and a BOM taken out; so do the carets.
+            text = texts[name].replace("\r\n", "\n").removeprefix("\ufeff")
+            sources[name] = text
+            file, found = parse(text, name)
+            parsed.append(file)
+            syntax += found
+        program = Program.from_files(parsed)
+        sources.update(templates.sources)
+        checked = check(
+            program, templates, settings, sources, incomplete=bool(syntax or problems)
+        )
+        return cls(
+            program,
+            templates,
+            settings=settings,
+            sources=sources,
+            diagnostics=[*problems, *syntax, *checked],
+            directory=directory,
+        )
+
+    # -- what was found
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings allowed)."""
+        return not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def files(self) -> list[str]:
+        """The playbook files read, by name."""
+        return [f.path for f in self.program.files]
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(p.rules) for p in self.program.playbooks)
+
+    def render(self, diagnostic: Diagnostic) -> str:
+        """A diagnostic as `file:line:col: error: message` with its source line and caret."""
+        return diagnostic.render(self.sources.get(diagnostic.span.file))
+
+    def raise_for_errors(self) -> None:
+        """Raise `LoadError` carrying every diagnostic when there is any error."""
+        if not self.ok:
+            errors = self.errors
+            count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
+            first = self.render(errors[0])
+            raise LoadError(f"the playbooks have {count}; the first:\n{first}", self.diagnostics)
+
+
+def _playbook_files(root: Path) -> list[Path]:
+    """The top-level `*.playbook` files of `root`, or LoadError when there is none."""
+    if not root.exists():
+        raise LoadError(f"no such directory: {root}")
+    if not root.is_dir():
+        raise LoadError(f"{root} is a file; give the directory that holds the .playbook files")
+    try:
+        found = sorted(
+            p for p in root.iterdir() if p.suffix == PLAYBOOK_SUFFIX and not p.is_dir()
+        )
+    except OSError as exc:
+        raise LoadError(f"cannot read the directory {root}: {exc.strerror or exc}") from exc
+    if not found:
+        nested = next(root.glob(f"*/*{PLAYBOOK_SUFFIX}"), None)
+        hint = (
+            f"; {nested.relative_to(root).as_posix()} is in a sub-folder, and only the "
+            "directory's own files are read"
+            if nested is not None
+            else ""
+        )
+        raise LoadError(f"no {PLAYBOOK_SUFFIX} files in {root}{hint}")
+    return found
+
+
+def _read(path: Path, name: str, problems: list[Diagnostic]) -> str | None:
+    """A file's text, or None with a diagnostic when it cannot be read as UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        message = f"cannot read '{name}': {exc.strerror or exc}"
+        problems.append(error(message, n.Span(name, 1, 1, 1, 1), "unreadable"))
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = (
+            f"'{name}' is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): "
+            "save it as UTF-8"
+        )
+        problems.append(error(message, n.Span(name, line, column, line, column), "encoding"))
+        return None
