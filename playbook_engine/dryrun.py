@@ -1,0 +1,113 @@
+"""The dry-run: every account of a fixture evaluated at one moment, nothing delivered.
+
+Prints the decisions as the JSON contract of LANGUAGE.md, or as a table grouped by
+account for a reviewer. Accounts come in fixture order; within an account, playbooks
+by file name, then rules and steps in file order (the evaluator's order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .decisions import Action, EmailAction, Evaluation, NotifyAction, RuleOutcome, SetAction
+from .decisions import TagAction, TaskAction, WebhookAction
+from .evaluate import Evaluator
+from .facts import Account
+from .timeutil import format_moment
+
+
+def dry_run(
+    evaluator: Evaluator,
+    accounts: Sequence[Account],
+    at: datetime,
+    *,
+    explain: bool = False,
+    account_ids: Iterable[str] | None = None,
+    rule: str | None = None,
+) -> Evaluation:
+    """Evaluate every (or the chosen) account at `at`; outcomes in the stable order."""
+    wanted = set(account_ids) if account_ids else None
+    outcomes: list[RuleOutcome] = []
+    for account in accounts:
+        if wanted is not None and account.id not in wanted:
+            continue
+        outcomes.extend(evaluator.evaluate(account, at, explain=explain, only_rule=rule))
+    return Evaluation(at=format_moment(at.astimezone(evaluator.settings.tz)), outcomes=outcomes)
+
+
+def to_json(evaluation: Evaluation, explain: bool = False) -> str:
+    doc = evaluation.as_json()
+    if explain:
+        doc["explain"] = [
+            {
+                "account": o.account,
+                "playbook": o.playbook,
+                "rule": o.rule,
+                "fired": o.fired,
+                "reason": o.reason,
+                "lines": o.explanation,
+            }
+            for o in evaluation.outcomes
+        ]
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def describe(action: Action) -> str:
+    """One line per action, for people."""
+    when = f"  [scheduled {action.scheduled_at}]" if action.scheduled_at else ""
+    if isinstance(action, EmailAction):
+        cc = f" cc {', '.join(action.cc)}" if action.cc else ""
+        return f'email "{action.template}" to {action.to[0]}{cc}: "{action.subject}"{when}'
+    if isinstance(action, TaskAction):
+        who = action.assignee or "nobody (no assignee)"
+        due = f", due {action.due}" if action.due else ""
+        return f'task "{action.title}" for {who}{due}, {action.priority} priority{when}'
+    if isinstance(action, WebhookAction):
+        return f"webhook {action.endpoint} {json.dumps(action.payload, ensure_ascii=False)}{when}"
+    if isinstance(action, NotifyAction):
+        return f'notify {action.channel}: "{action.message}"{when}'
+    if isinstance(action, SetAction):
+        return f"set {action.field} to {action.value}{when}"
+    if isinstance(action, TagAction):
+        return f'{action.op} tag "{action.tag}"{when}'
+    return str(action)
+
+
+def print_table(evaluation: Evaluation, console: Console, explain: bool = False) -> None:
+    """The reviewer's view: one block per account, the actions under the rule that fired."""
+    console.print(Text(f"Dry-run at {evaluation.at}", style="bold"))
+    by_account: dict[str, list[RuleOutcome]] = {}
+    for outcome in evaluation.outcomes:
+        by_account.setdefault(outcome.account, []).append(outcome)
+    total = 0
+    for account, outcomes in by_account.items():
+        fired = [o for o in outcomes if o.fired]
+        if not fired and not explain:
+            continue
+        table = Table(title=account, title_justify="left", show_lines=False, expand=False)
+        table.add_column("playbook / rule", style="cyan", no_wrap=True)
+        table.add_column("action")
+        for outcome in outcomes if explain else fired:
+            label = f"{outcome.playbook} / {outcome.rule}"
+            if outcome.fired:
+                for action in outcome.actions:
+                    table.add_row(label, describe(action))
+                    label = ""
+                    total += 1
+                if not outcome.actions:
+                    table.add_row(label, Text(outcome.reason, style="yellow"))
+            else:
+                table.add_row(label, Text(f"no: {outcome.reason}", style="dim"))
+            for line in outcome.explanation if explain else ():
+                table.add_row("", Text(line, style="dim"))
+        console.print(table)
+    quiet = [a for a, os in by_account.items() if not any(o.fired for o in os)]
+    if quiet and not explain:
+        console.print(Text("nothing fires for: " + ", ".join(quiet), style="dim"))
+    console.print(Text(f"{total} actions for {len(by_account)} accounts", style="bold"))

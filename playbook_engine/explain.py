@@ -1,0 +1,164 @@
+"""Explain: a rule's conditions as written, with the values the evaluator saw.
+
+The evaluator runs traced closures when asked to explain; each node's value lands in
+`frame.trace`. This module turns that record into lines a reviewer reads without
+opening any code: every part of the condition with true/false/unknown, the values
+behind it ("health is missing"), the scope, and the recipients.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from . import nodes as n
+from .facts import User
+from .program import Program
+
+if TYPE_CHECKING:
+    from .compile import Frame
+    from .evaluate import CompiledRule
+
+_STRUCTURE = (n.And, n.Or, n.Not, n.Paren)
+_LITERALS = (n.Number, n.String, n.ListValue, n.Duration)
+
+
+def show_value(value: Any) -> str:
+    """A value as a reviewer reads it: 63 not 63.0, dates as YYYY-MM-DD, None as missing."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return str(int(value))
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        if (value.hour, value.minute, value.second) == (0, 0, 0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.name or value.email or "a user"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
+    return str(value)
+
+
+def show_truth(value: Any) -> str:
+    return {True: "true", False: "false"}.get(value, "unknown") if value in (True, False, None) \
+        else show_value(value)
+
+
+class Explainer:
+    """Renders traced evaluations; `sources` maps file names to text for quoting."""
+
+    def __init__(self, program: Program, sources: dict[str, str]) -> None:
+        self.program = program
+        self.sources = sources
+
+    def text(self, expr: n.Expr) -> str:
+        """The expression as the author wrote it."""
+        span = expr.span
+        source = self.sources.get(span.file)
+        if source is None or span.line < 1:
+            return _unparse(expr)
+        lines = source.split("\n")
+        if span.line == span.end_line:
+            return lines[span.line - 1][span.column - 1 : span.end_column - 1]
+        parts = [lines[span.line - 1][span.column - 1 :]]
+        parts.extend(lines[i].strip() for i in range(span.line, span.end_line - 1))
+        parts.append(lines[span.end_line - 1][: span.end_column - 1].strip())
+        return " ".join(p.strip() for p in parts if p.strip())
+
+    def explain(
+        self, cr: CompiledRule, frame: Frame, condition: Any, recipients: list[str]
+    ) -> list[str]:
+        trace = frame.trace or []
+        seen: dict[int, Any] = {id(expr): value for expr, value, _ in trace}
+        lines: list[str] = []
+        rule = cr.rule
+        if rule.event is not None:
+            lines.append(f"on {rule.event.text} at {show_value(frame.at)}")
+            if rule.where is not None:
+                lines.extend(self._condition("where", rule.where, condition, seen))
+        elif rule.when is not None:
+            lines.extend(self._condition("when", rule.when, condition, seen))
+        if cr.scope is not None and cr.playbook.applies_to is not None:
+            scope = cr.scope(frame)
+            seen.update({id(e): v for e, v, _ in frame.trace or []})
+            lines.extend(self._condition("applies to", cr.playbook.applies_to, scope, seen))
+        if cr.unless is not None and rule.unless is not None:
+            unless = cr.unless(frame)
+            seen.update({id(e): v for e, v, _ in frame.trace or []})
+            lines.extend(self._condition("unless", rule.unless, unless, seen))
+        if recipients:
+            lines.append("recipients: " + ", ".join(recipients))
+        return lines
+
+    def _condition(self, label: str, expr: n.Expr, value: Any, seen: dict[int, Any]) -> list[str]:
+        lines = [f"{label} {self.text(expr)} → {show_truth(value)}"]
+        parts = list(_predicates(expr))
+        if len(parts) == 1 and parts[0] is expr:
+            details = self._details(expr, seen)
+            if details:
+                lines[0] += f"   ({details})"
+            return lines
+        for part in parts:
+            mark = {True: "✓", False: "✗"}.get(seen.get(id(part)), "?")
+            if id(part) not in seen:
+                lines.append(f"  - {self.text(part)} → not evaluated (already decided)")
+                continue
+            line = f"  {mark} {self.text(part)} → {show_truth(seen[id(part)])}"
+            details = self._details(part, seen)
+            if details:
+                line += f"   ({details})"
+            lines.append(line)
+        return lines
+
+    def _details(self, expr: n.Expr, seen: dict[int, Any]) -> str:
+        """The values inside a predicate: `health = 48`, `health is missing`."""
+        shown = []
+        for value_node in _values(expr):
+            if id(value_node) not in seen:
+                continue
+            value = seen[id(value_node)]
+            text = self.text(value_node)
+            shown.append(f"{text} is missing" if value is None else f"{text} = {show_value(value)}")
+        return ", ".join(dict.fromkeys(shown))
+
+
+def _predicates(expr: n.Expr) -> list[n.Expr]:
+    if isinstance(expr, (n.And, n.Or)):
+        return _predicates(expr.left) + _predicates(expr.right)
+    if isinstance(expr, n.Not):
+        return _predicates(expr.operand)
+    if isinstance(expr, n.Paren):
+        return _predicates(expr.inner)
+    return [expr]
+
+
+def _values(expr: n.Expr) -> list[n.Expr]:
+    """The non-literal values a predicate compares, outermost first."""
+    children: list[n.Expr] = []
+    for name in ("left", "right", "operand", "threshold", "condition"):
+        child = getattr(expr, name, None)
+        if child is not None and not isinstance(child, str):
+            children.append(child)
+    found: list[n.Expr] = []
+    for child in children:
+        if isinstance(child, _LITERALS) or isinstance(child, _STRUCTURE):
+            continue
+        if isinstance(child, (n.Compare, n.Is, n.In, n.Missing, n.Crossing, n.Changes)):
+            found.extend(_values(child))
+            continue
+        found.append(child)
+    return found
+
+
+def _unparse(expr: n.Expr) -> str:
+    try:
+        from .format import format_expr  # the formatter's canonical text, when available
+    except ImportError:  # pragma: no cover - the formatter ships with the package
+        return type(expr).__name__
+    return format_expr(expr)
