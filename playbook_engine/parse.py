@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, ClassVar
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -35,8 +36,8 @@ def grammar_path() -> Path:
 
 class _Indenter(Indenter):
     NL_type = "_NL"
-    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
-    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    OPEN_PAREN_types: ClassVar[list[str]] = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types: ClassVar[list[str]] = ["RPAR", "RSQB", "RBRACE"]
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
@@ -263,7 +264,8 @@ def _describe(exc: UnexpectedInput, source: str, filename: str) -> Diagnostic:
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         line, column = _token_position(token, source)
-        width = len(str(token.value)) if token.type not in ("_NL", "$END", "_INDENT", "_DEDENT") else 1
+        invisible = token.type in ("_NL", "$END", "_INDENT", "_DEDENT")
+        width = 1 if invisible else len(str(token.value))
         hint = _hint(token, exc.expected, source)
         names = set(exc.expected)
         if token.type not in ("_NL", "$END", "_INDENT", "_DEDENT") and _starts_line(token, source):
@@ -290,7 +292,8 @@ def _describe(exc: UnexpectedInput, source: str, filename: str) -> Diagnostic:
         span = n.Span(filename, line, column, line, column + max(1, width))
         return error(message, span, "syntax")
     if isinstance(exc, UnexpectedCharacters):
-        ch = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        pos = exc.pos_in_stream or 0
+        ch = source[pos] if pos < len(source) else ""
         shown = ch if ch.isprintable() else repr(ch)[1:-1]
         message = f"unexpected character '{shown}'"
         if ch == "'":
@@ -444,7 +447,9 @@ def _unquote(raw: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
-_UNITS = {"day": "day", "days": "day", "hour": "hour", "hours": "hour", "week": "week", "weeks": "week"}
+_UNITS = {
+    "day": "day", "days": "day", "hour": "hour", "hours": "hour", "week": "week", "weeks": "week"
+}
 
 
 @v_args(meta=True)
@@ -497,7 +502,9 @@ class _ToNodes(Transformer[Token, object]):
                 events.append(part)
             elif isinstance(part, n.MilestoneDecl):
                 milestones.append(part)
-        return n.Schema(tuple(fields), tuple(roles), tuple(events), tuple(milestones), self._s(meta))
+        return n.Schema(
+            tuple(fields), tuple(roles), tuple(events), tuple(milestones), self._s(meta)
+        )
 
     def account_block(self, meta: Meta, fields: list[n.FieldDecl]) -> tuple[str, list[n.FieldDecl]]:
         return ("fields", fields)
@@ -596,7 +603,7 @@ class _ToNodes(Transformer[Token, object]):
             when=fields.get("when"),  # type: ignore[arg-type]
             event=fields.get("event"),  # type: ignore[arg-type]
             where=fields.get("where"),  # type: ignore[arg-type]
-            actions=tuple(fields["actions"]),  # type: ignore[call-overload]
+            actions=tuple(fields["actions"]),  # type: ignore[arg-type]
             once_per_account="once_per_account" in fields,
             at_most_every=fields.get("at_most_every"),  # type: ignore[arg-type]
             repeat_every=fields.get("repeat_every"),  # type: ignore[arg-type]
@@ -663,10 +670,12 @@ class _ToNodes(Transformer[Token, object]):
             if isinstance(a, tuple) and a and a[0] == "cc":
                 cc = a[1]
             elif isinstance(a, tuple):
-                to = a  # type: ignore[assignment]
+                to = a
         return n.SendEmail(self._str(tpl), to, cc, not to, self._s(meta))
 
-    def cc(self, meta: Meta, args: list[tuple[n.Recipient, ...]]) -> tuple[str, tuple[n.Recipient, ...]]:
+    def cc(
+        self, meta: Meta, args: list[tuple[n.Recipient, ...]]
+    ) -> tuple[str, tuple[n.Recipient, ...]]:
         return ("cc", args[0])
 
     def recipients(self, meta: Meta, args: list[n.Recipient]) -> tuple[n.Recipient, ...]:
@@ -675,12 +684,12 @@ class _ToNodes(Transformer[Token, object]):
     def create_task(self, meta: Meta, args: list[object]) -> n.CreateTask:
         title = args[0]
         assert isinstance(title, Token)
-        opts = dict(a for a in args[1:] if isinstance(a, tuple))
+        opts: dict[str, Any] = dict(a for a in args[1:] if isinstance(a, tuple))
         return n.CreateTask(
             self._str(title),
-            opts.get("for"),  # type: ignore[arg-type]
-            opts.get("due"),  # type: ignore[arg-type]
-            opts.get("priority"),  # type: ignore[arg-type]
+            opts.get("for"),
+            opts.get("due"),
+            opts.get("priority"),
             self._s(meta),
         )
 
@@ -699,7 +708,9 @@ class _ToNodes(Transformer[Token, object]):
         payload = args[1] if len(args) > 1 else None
         return n.PostWebhook(self._str(endpoint), payload, self._s(meta))  # type: ignore[arg-type]
 
-    def object(self, meta: Meta, pairs: list[tuple[str, n.Expr]]) -> tuple[tuple[str, n.Expr], ...]:
+    def payload(
+        self, meta: Meta, pairs: list[tuple[str, n.Expr]]
+    ) -> tuple[tuple[str, n.Expr], ...]:
         return tuple(p for p in pairs if p is not None)
 
     def pair(self, meta: Meta, args: list[object]) -> tuple[str, n.Expr]:
@@ -826,7 +837,7 @@ class _ToNodes(Transformer[Token, object]):
     def paren(self, meta: Meta, args: list[n.Expr]) -> n.Paren:
         return n.Paren(args[0], self._s(meta))
 
-    def list(self, meta: Meta, items: list[object]) -> n.ListValue:
+    def list_value(self, meta: Meta, items: list[object]) -> n.ListValue:
         return n.ListValue(tuple(i for i in items if i is not None), self._s(meta))  # type: ignore[misc]
 
     def bare_name(self, meta: Meta, args: list[Token]) -> n.Name:
@@ -935,4 +946,4 @@ def _join(left: n.Expr, right: n.Expr) -> n.Span:
     return n.Span(a.file, a.line, a.column, b.end_line, b.end_column)
 
 
-__all__ = ["grammar_path", "parse", "parse_expression", "Tree"]
+__all__ = ["Tree", "grammar_path", "parse", "parse_expression"]
