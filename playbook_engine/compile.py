@@ -193,11 +193,12 @@ class Compiler:
 
     def _c_TextTest(self, e: n.TextTest, ev: str | None) -> Fn:
         left, right = self.expr(e.left, ev), self.expr(e.right, ev)
-        test = {
+        tests: dict[str, Callable[[str, str], bool]] = {
             "contains": lambda a, b: b in a,
             "starts with": lambda a, b: a.startswith(b),
             "ends with": lambda a, b: a.endswith(b),
-        }[e.op]
+        }
+        test = tests[e.op]
 
         def text(f: Frame) -> Any:
             a, b = left(f), right(f)

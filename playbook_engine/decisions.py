@@ -6,7 +6,7 @@ in LANGUAGE.md), the runtime hands them to delivery adapters, tests compare them
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,7 +68,7 @@ class TagAction(_Action):
 
 
 Action = Annotated[
-    Union[EmailAction, TaskAction, WebhookAction, NotifyAction, SetAction, TagAction],
+    EmailAction | TaskAction | WebhookAction | NotifyAction | SetAction | TagAction,
     Field(discriminator="kind"),
 ]
 

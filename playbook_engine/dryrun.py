@@ -15,8 +15,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .decisions import Action, EmailAction, Evaluation, NotifyAction, RuleOutcome, SetAction
-from .decisions import TagAction, TaskAction, WebhookAction
+from .decisions import (
+    Action,
+    EmailAction,
+    Evaluation,
+    NotifyAction,
+    RuleOutcome,
+    SetAction,
+    TagAction,
+    TaskAction,
+    WebhookAction,
+)
 from .evaluate import Evaluator
 from .facts import Account
 from .timeutil import format_moment
@@ -74,9 +83,8 @@ def describe(action: Action) -> str:
         return f'notify {action.channel}: "{action.message}"{when}'
     if isinstance(action, SetAction):
         return f"set {action.field} to {action.value}{when}"
-    if isinstance(action, TagAction):
-        return f'{action.op} tag "{action.tag}"{when}'
-    return str(action)
+    assert isinstance(action, TagAction)
+    return f'{action.op} tag "{action.tag}"{when}'
 
 
 def print_table(evaluation: Evaluation, console: Console, explain: bool = False) -> None:

@@ -32,11 +32,11 @@ from .decisions import (
     TaskAction,
     WebhookAction,
 )
+from .errors import TemplateError
 from .explain import Explainer
 from .facts import Account, Contact, Event, Firing, User
 from .program import Program
 from .templates import TemplateStore, template_context
-from .errors import TemplateError
 from .timeutil import due_date, format_date, format_moment
 
 
@@ -268,8 +268,8 @@ class Evaluator:
             )
             condition: Any = cr.where(frame) if cr.where is not None else True
             notes: list[str] = []
-            reason = self._blocked(cr, frame, condition, run, notes)
-            outcomes.append(self._outcome(cr, frame, condition, reason, run, notes, event))
+            why = self._blocked(cr, frame, condition, run, notes)
+            outcomes.append(self._outcome(cr, frame, condition, why, run, notes, event))
         return outcomes
 
     # -- outcome and actions
@@ -410,7 +410,8 @@ class Evaluator:
     ) -> list[Action]:
         to_nodes: Sequence[n.Recipient] = action.to
         if action.default_recipient:
-            role = self.settings.default_role or (self.program.roles[0] if self.program.roles else None)
+            roles = self.program.roles
+            role = self.settings.default_role or (roles[0] if roles else None)
             to_nodes = (n.Name((role,)),) if role else ()
         seen: dict[str, Contact] = {}
         for node in to_nodes:
@@ -444,7 +445,9 @@ class Evaluator:
             )
         return emails
 
-    def _resolve(self, cr: CompiledRule, node: n.Recipient, frame: Frame) -> list[tuple[str, Contact]]:
+    def _resolve(
+        self, cr: CompiledRule, node: n.Recipient, frame: Frame
+    ) -> list[tuple[str, Contact]]:
         """Addresses a recipient stands for: a role's contacts, a user field, an address."""
         if isinstance(node, n.String):
             return [(node.value, Contact(None, node.value, None))]

@@ -105,7 +105,8 @@ class Explainer:
                 lines[0] += f"   ({details})"
             return lines
         for part in parts:
-            mark = {True: "✓", False: "✗"}.get(seen.get(id(part)), "?")
+            value = seen.get(id(part))
+            mark = "✓" if value is True else "✗" if value is False else "?"
             if id(part) not in seen:
                 lines.append(f"  - {self.text(part)} → not evaluated (already decided)")
                 continue
@@ -147,7 +148,7 @@ def _values(expr: n.Expr) -> list[n.Expr]:
             children.append(child)
     found: list[n.Expr] = []
     for child in children:
-        if isinstance(child, _LITERALS) or isinstance(child, _STRUCTURE):
+        if isinstance(child, (*_LITERALS, *_STRUCTURE)):
             continue
         if isinstance(child, (n.Compare, n.Is, n.In, n.Missing, n.Crossing, n.Changes)):
             found.extend(_values(child))
@@ -157,8 +158,5 @@ def _values(expr: n.Expr) -> list[n.Expr]:
 
 
 def _unparse(expr: n.Expr) -> str:
-    try:
-        from .format import format_expr  # the formatter's canonical text, when available
-    except ImportError:  # pragma: no cover - the formatter ships with the package
-        return type(expr).__name__
-    return format_expr(expr)
+    """Text for a node that has no source at hand (built in code, not read from a file)."""
+    return type(expr).__name__
