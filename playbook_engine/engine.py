@@ -21,12 +21,18 @@ only when there is nothing to check: no such directory, or no `.playbook` file i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from . import nodes as n
 from .checks import check
-from .errors import Diagnostic, LoadError, error, sort_diagnostics
+from .decisions import Evaluation, RuleOutcome
+from .dryrun import dry_run
+from .errors import Diagnostic, FixtureError, LoadError, error, sort_diagnostics
+from .evaluate import EvalSettings, Evaluator
+from .facts import Account
+from .fixtures import Fixture, load_fixture
 from .parse import parse
 from .program import Program
 from .settings import Settings
@@ -35,6 +41,8 @@ from .templates import TemplateStore
 __all__ = ["PLAYBOOK_SUFFIX", "Engine"]
 
 PLAYBOOK_SUFFIX = ".playbook"
+# One evaluation a day, unless a dry-run or the runtime says otherwise.
+DEFAULT_INTERVAL = timedelta(days=1)
 
 
 class Engine:
@@ -57,6 +65,7 @@ class Engine:
         self.sources: dict[str, str] = dict(sources or {})
         self.diagnostics: list[Diagnostic] = sort_diagnostics(diagnostics or [])
         self.directory = directory
+        self._evaluators: dict[tuple[str, timedelta], Evaluator] = {}
 
     # -- building
 
@@ -143,6 +152,62 @@ class Engine:
     @property
     def rule_count(self) -> int:
         return sum(len(p.rules) for p in self.program.playbooks)
+
+    # -- evaluation
+
+    def evaluator(
+        self, tz: tzinfo | None = None, interval: timedelta = DEFAULT_INTERVAL
+    ) -> Evaluator:
+        """Rules compiled once for this program, for a time zone and evaluation interval."""
+        zone = tz or self.settings.tz
+        key = (str(zone), interval)
+        if key not in self._evaluators:
+            settings = EvalSettings(
+                tz=zone,
+                interval=interval,
+                holidays=frozenset(self.settings.holidays),
+                default_role=self.settings.default_recipient_role,
+            )
+            self._evaluators[key] = Evaluator(self.program, self.templates, settings, self.sources)
+        return self._evaluators[key]
+
+    def load_fixture(self, path: str | Path) -> Fixture:
+        """A fixture file typed against this program's schema (FixtureError if malformed)."""
+        return load_fixture(Path(path), self.program.schema, self.settings.timezone)
+
+    def evaluate(
+        self,
+        account: Account,
+        at: datetime,
+        *,
+        interval: timedelta = DEFAULT_INTERVAL,
+        tz: tzinfo | None = None,
+        explain: bool = False,
+        rule: str | None = None,
+    ) -> list[RuleOutcome]:
+        """Every rule's outcome for one account at `at`, with its explanation if asked."""
+        return self.evaluator(tz, interval).evaluate(account, at, explain=explain, only_rule=rule)
+
+    def dry_run(
+        self,
+        fixture: Fixture,
+        at: datetime | None = None,
+        *,
+        interval: timedelta = DEFAULT_INTERVAL,
+        accounts: Iterable[str] | None = None,
+        rule: str | None = None,
+        explain: bool = False,
+    ) -> Evaluation:
+        """Every account of a fixture at `at` (default: the fixture's `now`)."""
+        moment = at or fixture.as_of
+        if moment is None:
+            raise FixtureError(
+                f"{fixture.path}: the fixture has no 'now' and no accounts; give --at"
+            )
+        evaluator = self.evaluator(fixture.timezone, interval)
+        return dry_run(
+            evaluator, fixture.accounts, moment, explain=explain, account_ids=accounts, rule=rule
+        )
 
     def render(self, diagnostic: Diagnostic) -> str:
         """A diagnostic as `file:line:col: error: message` with its source line and caret."""
