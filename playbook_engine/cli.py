@@ -19,6 +19,8 @@ prints through `console`.
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import NoReturn
@@ -28,8 +30,11 @@ from rich.console import Console
 from rich.text import Text
 
 from . import __version__
+from .decisions import Evaluation
+from .dryrun import print_explanation, print_table, to_json
 from .engine import Engine
-from .errors import Diagnostic, PlaybookError
+from .errors import Diagnostic, FixtureError, PlaybookError, did_you_mean
+from .fixtures import Fixture
 from .settings import Settings
 
 __all__ = ["app", "console", "err_console", "load_engine", "usage_error"]
@@ -142,6 +147,145 @@ def check_command(
             console.print(Text(checked, style="bold green"))
     failed = bool(engine.errors) or (strict and bool(engine.warnings))
     raise typer.Exit(EXIT_PROBLEMS if failed else EXIT_OK)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _moment(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        usage_error(f"{option} {value!r} is not a moment; write it like 2026-03-16T09:00:00+09:00")
+    if moment.tzinfo is None:
+        usage_error(f"{option} {value!r} has no time zone; add one, e.g. +09:00 or Z")
+    return moment
+
+
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|day|days|h|hour|hours|m|min|minutes)\s*$")
+
+
+def _interval(value: str) -> timedelta:
+    match = _INTERVAL.match(value)
+    if not match or float(match.group(1)) <= 0:
+        usage_error(f"--interval {value!r} is not a duration; write it like 1d, 12h or 30m")
+    amount, unit = float(match.group(1)), match.group(2)[0]
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    return timedelta(**{units[unit]: amount})
+
+
+def _ready_engine(directory: Path) -> Engine:
+    """The engine, or every error printed and exit 1: nothing runs on broken playbooks."""
+    engine = load_engine(directory)
+    if not engine.ok:
+        for diagnostic in engine.errors:
+            _print_diagnostic(engine, diagnostic)
+        err_console.print(
+            Text(f"{_plural(len(engine.errors), 'error')}: fix them first (playbook check)",
+                 style="bold red")
+        )
+        raise typer.Exit(EXIT_PROBLEMS)
+    return engine
+
+
+def _fixture(engine: Engine, path: Path) -> Fixture:
+    try:
+        return engine.load_fixture(path)
+    except FixtureError as exc:
+        for diagnostic in exc.diagnostics or []:
+            err_console.print(Text(diagnostic.render(), style="red"))
+        if not exc.diagnostics:
+            err_console.print(Text(f"error: {exc}", style="bold red"))
+        raise typer.Exit(EXIT_PROBLEMS) from None
+
+
+def _evaluation(
+    directory: Path,
+    fixtures: Path,
+    at: str | None,
+    interval: str,
+    accounts: list[str] | None,
+    rule: str | None,
+    explain: bool,
+) -> Evaluation:
+    engine = _ready_engine(directory)
+    fixture = _fixture(engine, fixtures)
+    known = {a.id for a in fixture.accounts}
+    for wanted in accounts or ():
+        if wanted not in known:
+            usage_error(
+                f"no account {wanted!r} in {fixtures}" + did_you_mean(wanted, sorted(known))
+            )
+    if rule is not None and rule not in {r.name.value for _, r in engine.program.rules()}:
+        names = sorted({r.name.value for _, r in engine.program.rules()})
+        usage_error(f"no rule named {rule!r}" + did_you_mean(rule, names))
+    try:
+        return engine.dry_run(
+            fixture,
+            _moment(at, "--at"),
+            interval=_interval(interval),
+            accounts=accounts,
+            rule=rule,
+            explain=explain,
+        )
+    except FixtureError as exc:
+        usage_error(str(exc))
+
+
+def _report_errors(evaluation: Evaluation) -> None:
+    problems = [(o, e) for o in evaluation.outcomes for e in o.errors]
+    for outcome, problem in problems:
+        err_console.print(
+            Text(f"{outcome.account} / {outcome.playbook} / {outcome.rule}: {problem}",
+                 style="red")
+        )
+    if problems:
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+@app.command("dry-run")
+def dry_run_command(
+    directory: Path = typer.Argument(..., help="The playbook directory."),
+    fixtures: Path = typer.Option(..., "--fixtures", help="Accounts to run against (YAML/JSON)."),
+    at: str | None = typer.Option(None, "--at", help="The moment (ISO-8601); default: 'now'."),
+    interval: str = typer.Option("1d", "--interval", help="Time between evaluations."),
+    account: list[str] | None = typer.Option(None, "--account", help="Only this account."),
+    output: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f"),
+    explain: bool = typer.Option(False, "--explain", help="Show why each rule did or not."),
+) -> None:
+    """Show what every rule would do to each account, delivering nothing."""
+    evaluation = _evaluation(directory, fixtures, at, interval, account, None, explain)
+    if output is ReportFormat.json:
+        typer.echo(to_json(evaluation, explain=explain))
+    else:
+        print_table(evaluation, console, explain=explain)
+    _report_errors(evaluation)
+
+
+@app.command("explain")
+def explain_command(
+    directory: Path = typer.Argument(..., help="The playbook directory."),
+    fixtures: Path = typer.Option(..., "--fixtures", help="Accounts to run against (YAML/JSON)."),
+    account: str = typer.Option(..., "--account", help="The account to explain."),
+    rule: str | None = typer.Option(None, "--rule", help="Only this rule."),
+    at: str | None = typer.Option(None, "--at", help="The moment (ISO-8601); default: 'now'."),
+    interval: str = typer.Option("1d", "--interval", help="Time between evaluations."),
+    output: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f"),
+) -> None:
+    """Explain, rule by rule, why each one fires or does not for one account."""
+    evaluation = _evaluation(directory, fixtures, at, interval, [account], rule, True)
+    if output is ReportFormat.json:
+        typer.echo(to_json(evaluation, explain=True))
+    else:
+        print_explanation(evaluation, console)
+    _report_errors(evaluation)
 
 
 if __name__ == "__main__":

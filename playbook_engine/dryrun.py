@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from .decisions import (
@@ -88,34 +87,59 @@ def describe(action: Action) -> str:
 
 
 def print_table(evaluation: Evaluation, console: Console, explain: bool = False) -> None:
-    """The reviewer's view: one block per account, the actions under the rule that fired."""
+    """The reviewer's view: one block per account, each action under the rule that fired."""
     console.print(Text(f"Dry-run at {evaluation.at}", style="bold"))
     by_account: dict[str, list[RuleOutcome]] = {}
     for outcome in evaluation.outcomes:
         by_account.setdefault(outcome.account, []).append(outcome)
     total = 0
+    quiet: list[str] = []
     for account, outcomes in by_account.items():
         fired = [o for o in outcomes if o.fired]
         if not fired and not explain:
+            quiet.append(account)
             continue
-        table = Table(title=account, title_justify="left", show_lines=False, expand=False)
-        table.add_column("playbook / rule", style="cyan", no_wrap=True)
-        table.add_column("action")
+        console.print(Text(f"\n{account}", style="bold cyan"))
         for outcome in outcomes if explain else fired:
-            label = f"{outcome.playbook} / {outcome.rule}"
-            if outcome.fired:
-                for action in outcome.actions:
-                    table.add_row(label, describe(action))
-                    label = ""
-                    total += 1
-                if not outcome.actions:
-                    table.add_row(label, Text(outcome.reason, style="yellow"))
-            else:
-                table.add_row(label, Text(f"no: {outcome.reason}", style="dim"))
-            for line in outcome.explanation if explain else ():
-                table.add_row("", Text(line, style="dim"))
-        console.print(table)
-    quiet = [a for a, os in by_account.items() if not any(o.fired for o in os)]
-    if quiet and not explain:
-        console.print(Text("nothing fires for: " + ", ".join(quiet), style="dim"))
-    console.print(Text(f"{total} actions for {len(by_account)} accounts", style="bold"))
+            mark = "✓" if outcome.fired else "·"
+            line = Text(f"  {mark} {outcome.playbook} / {outcome.rule}", style="bold")
+            if outcome.event_at:
+                line.append(f"  (event at {outcome.event_at})", style="dim")
+            console.print(line)
+            if not outcome.fired:
+                console.print(Text(f"      no: {outcome.reason}", style="dim"))
+            elif outcome.reason != "fired":
+                console.print(Text(f"      {outcome.reason}", style="yellow"))
+            for action in outcome.actions:
+                console.print(Text(f"      → {describe(action)}", style="green"))
+                total += 1
+            for text in outcome.explanation if explain else ():
+                console.print(Text(f"        {text}", style="dim"))
+    if quiet:
+        console.print(Text("\nnothing fires for: " + ", ".join(quiet), style="dim"))
+    accounts = len(by_account)
+    console.print(
+        Text(f"\n{total} action{'s' if total != 1 else ''} for "
+             f"{accounts} account{'s' if accounts != 1 else ''}", style="bold")
+    )
+
+
+def print_explanation(evaluation: Evaluation, console: Console) -> None:
+    """Rule by rule: fired or not, the reason, and every part of its condition."""
+    console.print(Text(f"Explain at {evaluation.at}", style="bold"))
+    for outcome in evaluation.outcomes:
+        verdict = Text("FIRES" if outcome.fired else "does not fire",
+                       style="bold green" if outcome.fired else "bold")
+        head = Text(f"\n{outcome.account} · {outcome.playbook} / {outcome.rule}: ")
+        head.append(verdict)
+        if outcome.event_at:
+            head.append(f"  (event at {outcome.event_at})", style="dim")
+        console.print(head)
+        if not outcome.fired:
+            console.print(Text(f"  why not: {outcome.reason}", style="yellow"))
+        elif outcome.reason != "fired":
+            console.print(Text(f"  {outcome.reason}", style="yellow"))
+        for line in outcome.explanation:
+            console.print(Text(f"  {line}"))
+        for action in outcome.actions:
+            console.print(Text(f"  → {describe(action)}", style="green"))
