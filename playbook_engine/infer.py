@@ -274,22 +274,26 @@ def _bare(e: n.Name, scope: Scope) -> Type:
         # No schema, or an unknown event (reported where it is named): nothing to hold
         # the name against without a cascade of guesses.
         return UNKNOWN
-    span = _part_span(e, 0)
-    scope.problem(_unknown_name_message(name, scope), span, "unknown-name")
+    message, code = _unknown_name(name, scope)
+    scope.problem(message, _part_span(e, 0), code)
     return UNKNOWN
 
 
-def _unknown_name_message(name: str, scope: Scope) -> str:
+def _unknown_name(name: str, scope: Scope) -> tuple[str, str]:
+    """The message and code for a bare name that resolves to nothing."""
     symbols = scope.symbols
     if name in symbols.milestones:
-        return (
+        message = (
             f"'{name}' is a milestone, not a value: "
             f"write '{name} complete' or '{name} incomplete'"
         )
+        return message, "not-a-value"
     if name in symbols.events:
-        return f"'{name}' is an event, not a value: count it, e.g. count {name} in last 30 days"
+        message = f"'{name}' is an event, not a value: count it, e.g. count {name} in last 30 days"
+        return message, "not-a-value"
     if name in symbols.roles:
-        return f"'{name}' is a contact role: roles receive emails, they are not values"
+        message = f"'{name}' is a contact role: roles receive emails, they are not values"
+        return message, "not-a-value"
     kinds: dict[str, str] = {}
     for candidate in symbols.metrics:
         kinds[candidate] = "metric"
@@ -301,8 +305,10 @@ def _unknown_name_message(name: str, scope: Scope) -> str:
         kinds[candidate] = "field"
     close = closest(name, kinds)
     if close is not None:
-        return f"unknown {kinds[close]} '{name}'{did_you_mean(name, [close])}"
-    return f"unknown name '{name}': it is not a field in the schema, a segment or a metric"
+        kind = kinds[close]
+        return f"unknown {kind} '{name}'{did_you_mean(name, [close])}", f"unknown-{kind}"
+    message = f"unknown name '{name}': it is not a field in the schema, a segment or a metric"
+    return message, "unknown-name"
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
@@ -372,6 +378,10 @@ def _label(expr: n.Expr, found: Type) -> str:
         return _label(expr.inner, found)
     if isinstance(expr, n.Name):
         return f"'{expr.text}' is {found.noun}"
+    if isinstance(expr, n.String):
+        return f'"{expr.value}" is {found.noun}'
+    if isinstance(expr, n.Number) and not expr.percent:
+        return f"{expr.value} is {found.noun}"
     return f"this is {noun_of(expr, found)}"
 
 

@@ -46,16 +46,17 @@ def schema_valid(ctx: Context) -> Iterator[Diagnostic]:
                 decl.name.span,
                 "builtin-field",
             )
-        yield from _unique_names(decl.type.values, f"value of {decl.name.text}", "duplicate-value")
-    yield from _unique_names(list(schema.roles), "contact role", "duplicate-role")
+        values = decl.type.values
+        yield from _unique_names(values, f"{decl.name.text} value", "duplicate-value", "listed")
+    yield from _unique_names(list(schema.roles), "contact role", "duplicate-role", "listed")
     yield from _unique_names([e.name for e in schema.events], "event", "duplicate-event")
     for event in schema.events:
         yield from _unique_names(
-            [f.name for f in event.fields], f"field of {event.name.text}", "duplicate-field"
+            [f.name for f in event.fields], f"{event.name.text} field", "duplicate-field"
         )
         for decl in event.fields:
-            what = f"value of {decl.name.text}"
-            yield from _unique_names(decl.type.values, what, "duplicate-value")
+            what = f"{decl.name.text} value"
+            yield from _unique_names(decl.type.values, what, "duplicate-value", "listed")
     milestones = [m.name for m in schema.milestones]
     yield from _unique_names(milestones, "milestone", "duplicate-milestone")
     fields = ctx.symbols.fields
@@ -70,13 +71,15 @@ def schema_valid(ctx: Context) -> Iterator[Diagnostic]:
                 yield error(message, name.span, "type")
 
 
-def _unique_names(names: Iterable[n.Name], what: str, code: str) -> Iterator[Diagnostic]:
+def _unique_names(
+    names: Iterable[n.Name], what: str, code: str, verb: str = "declared"
+) -> Iterator[Diagnostic]:
     seen: dict[str, n.Name] = {}
     for name in names:
         first = seen.setdefault(name.text, name)
         if first is not name:
             where = first_at(first.span, name.span)
-            message = f"{what} '{name.text}' is declared twice (first at {where})"
+            message = f"{what} '{name.text}' is {verb} twice (first at {where})"
             yield error(message, name.span, code)
 
 
