@@ -303,12 +303,31 @@ def _unknown_name(name: str, scope: Scope) -> tuple[str, str]:
         kinds[candidate] = "field"
     for candidate in scope.event_fields or ():
         kinds[candidate] = "field"
+    subtraction = _subtraction(name, scope)
+    if subtraction is not None:
+        message = (
+            f"unknown name '{name}': names may contain '-', so to subtract put spaces "
+            f"around the minus sign: {subtraction}"
+        )
+        return message, "unknown-name"
     close = closest(name, kinds)
     if close is not None:
         kind = kinds[close]
         return f"unknown {kind} '{name}'{did_you_mean(name, [close])}", f"unknown-{kind}"
     message = f"unknown name '{name}': it is not a field in the schema, a segment or a metric"
     return message, "unknown-name"
+
+
+def _subtraction(name: str, scope: Scope) -> str | None:
+    """`seats-1` as "seats - 1" when that is a subtraction of known values, else None."""
+    pieces = name.split("-")
+    for cut in range(1, len(pieces)):
+        left, right = "-".join(pieces[:cut]), "-".join(pieces[cut:])
+        if resolve(left, scope) is not None and (
+            right.isdigit() or resolve(right, scope) is not None
+        ):
+            return f"{left} - {right}"
+    return None
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
@@ -592,6 +611,10 @@ def _literal_word(left: n.Expr, lt: Type, word: n.Name, scope: Scope) -> None:
         subject = left.text if isinstance(left, n.Name) else "this"
         message = f"'{word.text}' needs quotes: {subject} is a text, so write \"{word.text}\""
         scope.problem(message, word.span, "unquoted-text")
+    elif lt.kind is Kind.YESNO and word.text in ("yes", "no", "true", "false"):
+        subject = left.text if isinstance(left, n.Name) else "it"
+        message = f"{subject} is yes/no, a condition itself: write {subject} or not {subject}"
+        scope.problem(message, word.span, "yes-no-literal")
     elif lt.known and scope.symbols.has_schema:
         candidates = [*scope.symbols.fields, *(scope.event_fields or ())]
         message = (

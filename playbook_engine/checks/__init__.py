@@ -27,7 +27,7 @@ from ..templates import TemplateStore
 from .context import Check, Context
 from .lint import never_true, unused_definitions
 from .messages import messages_compile, templates_known
-from .rules import playbooks_valid, rules_shape
+from .rules import durations_valid, playbooks_valid, rules_shape
 from .schema import definitions_acyclic, names_unique, schema_single, schema_valid
 from .values import expressions_typed, recipients_known
 
@@ -41,6 +41,7 @@ CHECKS: tuple[Check, ...] = (
     definitions_acyclic,
     playbooks_valid,
     rules_shape,
+    durations_valid,
     expressions_typed,
     recipients_known,
     templates_known,

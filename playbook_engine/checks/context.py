@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from .. import nodes as n
@@ -12,7 +12,7 @@ from ..program import Program
 from ..settings import Settings
 from ..templates import TemplateStore
 
-__all__ = ["Check", "Context", "first_at", "keyword_span"]
+__all__ = ["Check", "Context", "conditions", "expressions", "first_at", "keyword_span"]
 
 
 @dataclass
@@ -53,3 +53,29 @@ def first_at(span: n.Span, other: n.Span) -> str:
 def keyword_span(span: n.Span, word: str) -> n.Span:
     """The span of `word` written where `span` starts."""
     return n.Span(span.file, span.line, span.column, span.line, span.column + len(word))
+
+
+def conditions(program: Program) -> Iterator[n.Expr]:
+    """Every condition written: segments, `applies to`, and each rule's clauses."""
+    for segment in program.segments.values():
+        yield segment.condition
+    for playbook in program.playbooks:
+        if playbook.applies_to is not None:
+            yield playbook.applies_to
+        for rule in playbook.rules:
+            for expr in (rule.when, rule.where, rule.unless, rule.stop_when):
+                if expr is not None:
+                    yield expr
+
+
+def expressions(program: Program) -> Iterator[n.Expr]:
+    """Every expression written: the conditions, metrics, `set` values, webhook values."""
+    yield from conditions(program)
+    for metric in program.metrics.values():
+        yield metric.value
+    for _, rule in program.rules():
+        for action in rule.actions:
+            if isinstance(action, n.SetField):
+                yield action.value
+            elif isinstance(action, n.PostWebhook):
+                yield from (value for _, value in action.payload or ())

@@ -8,32 +8,19 @@ from decimal import Decimal
 from .. import nodes as n
 from ..errors import Diagnostic, warning
 from ..infer import children, subexpressions
-from ..program import Program
-from .context import Context
+from .context import Context, conditions, expressions
 
 __all__ = ["never_true", "unused_definitions"]
 
 
 def never_true(ctx: Context) -> Iterator[Diagnostic]:
     """Warn about `a and b` that cannot both hold: `health < 10 and health > 20`."""
-    for expr in _conditions(ctx.program):
+    for expr in conditions(ctx.program):
         for chain in _chains(expr):
             problem = _contradiction(_flatten(chain))
             if problem:
                 message = f"this condition can never be true: {problem}"
                 yield warning(message, chain.span, "never-true")
-
-
-def _conditions(program: Program) -> Iterator[n.Expr]:
-    for segment in program.segments.values():
-        yield segment.condition
-    for playbook in program.playbooks:
-        if playbook.applies_to is not None:
-            yield playbook.applies_to
-        for rule in playbook.rules:
-            for expr in (rule.when, rule.where, rule.unless, rule.stop_when):
-                if expr is not None:
-                    yield expr
 
 
 def _chains(expr: n.Expr) -> Iterator[n.And]:
@@ -160,16 +147,7 @@ def unused_definitions(ctx: Context) -> Iterator[Diagnostic]:
         return
     symbols = ctx.symbols
     used: set[str] = set()
-    roots: list[n.Expr] = [s.condition for s in symbols.segments.values()]
-    roots += [m.value for m in symbols.metrics.values()]
-    roots += list(_conditions(ctx.program))
-    for _, rule in ctx.program.rules():
-        for action in rule.actions:
-            if isinstance(action, n.SetField):
-                roots.append(action.value)
-            elif isinstance(action, n.PostWebhook):
-                roots += [v for _, v in action.payload or ()]
-    for root in roots:
+    for root in expressions(ctx.program):
         used.update(e.text for e in subexpressions(root) if isinstance(e, n.Name))
     for kind, table in (("segment", symbols.segments), ("metric", symbols.metrics)):
         for name, item in table.items():

@@ -7,9 +7,10 @@ from collections.abc import Iterator, Mapping
 
 from .. import nodes as n
 from ..errors import Diagnostic, did_you_mean, error, warning
-from .context import Context, keyword_span
+from ..infer import subexpressions
+from .context import Context, expressions, keyword_span
 
-__all__ = ["PRIORITIES", "STATUSES", "playbooks_valid", "rules_shape"]
+__all__ = ["PRIORITIES", "STATUSES", "durations_valid", "playbooks_valid", "rules_shape"]
 
 STATUSES = ("active", "draft", "paused")
 PRIORITIES = ("high", "normal", "low")
@@ -167,3 +168,43 @@ def _sequence(rule: n.Rule, spans: Mapping[str, n.Span]) -> Iterator[Diagnostic]
             spans.get("stop", rule.stop_when.span),
             "stop-without-wait",
         )
+
+
+def durations_valid(ctx: Context) -> Iterator[Diagnostic]:
+    """Business days are whole days, and count only in a task's `due in`."""
+    for duration, due in _durations(ctx):
+        if not duration.business:
+            continue
+        if duration.unit != "day":
+            message = f"business time is counted in days: write '{duration.amount} business days'"
+            yield error(message, duration.span, "business-unit")
+        elif duration.amount != duration.amount.to_integral_value():
+            message = "business days are whole days: write a whole number, such as 2 business days"
+            yield error(message, duration.span, "business-fraction")
+        elif not due:
+            message = (
+                "business days count only in a task's 'due in'; "
+                f"here write '{duration.amount} days'"
+            )
+            yield error(message, duration.span, "business-elsewhere")
+
+
+def _durations(ctx: Context) -> Iterator[tuple[n.Duration, bool]]:
+    """Every duration written, with whether it is a task's `due in`."""
+    for _, rule in ctx.program.rules():
+        for action in rule.actions:
+            if isinstance(action, n.CreateTask) and action.due is not None:
+                yield action.due, True
+            elif isinstance(action, n.Wait):
+                yield action.duration, False
+        for modifier in (rule.at_most_every, rule.repeat_every):
+            if modifier is not None:
+                yield modifier, False
+    for expr in expressions(ctx.program):
+        for e in subexpressions(expr):
+            if isinstance(e, n.Count | n.Aggregate) and e.window is not None:
+                yield e.window, False
+            elif isinstance(e, n.For | n.Relative):
+                yield e.duration, False
+            elif isinstance(e, n.MilestoneState) and e.after is not None:
+                yield e.after, False
