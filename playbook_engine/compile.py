@@ -40,7 +40,9 @@ class Frame:
     at: datetime
     interval: timedelta = _DAY
     event: Event | None = None
-    trace: list[tuple[n.Expr, Any, str]] | None = None
+    # Explain's record: (node, value, details); details is a dict for the nodes that look
+    # at other moments (crossings, `for`) or at milestones, else empty.
+    trace: list[tuple[n.Expr, Any, dict[str, Any]]] | None = None
     cache: dict[tuple[int, datetime], Any] = field(default_factory=dict)
 
     def shifted(self, at: datetime) -> Frame:
@@ -77,7 +79,7 @@ class Compiler:
         def traced(f: Frame) -> Any:
             value = inner(f)
             if f.trace is not None:
-                f.trace.append((expr, value, ""))
+                f.trace.append((expr, value, {}))
             return value
 
         return traced
@@ -262,6 +264,8 @@ class Compiler:
         def milestone(f: Frame) -> Any:
             finished = done(f)
             is_done = isinstance(finished, datetime) and finished <= f.at
+            if f.trace is not None:
+                f.trace.append((e, None, {"started": starts(f), "done": finished}))
             if complete:
                 return is_done
             if is_done:
@@ -282,7 +286,10 @@ class Compiler:
         def crossing(f: Frame) -> Any:
             now_cmp = logic.compare("<" if below else ">", operand(f), threshold(f))
             before = f.shifted(f.at - f.interval)
-            then_cmp = logic.compare(">=" if below else "<=", operand(before), threshold(before))
+            previous = operand(before)
+            then_cmp = logic.compare(">=" if below else "<=", previous, threshold(before))
+            if f.trace is not None:
+                f.trace.append((e, None, {"previous": previous, "previous_at": before.at}))
             return logic.and3(now_cmp, then_cmp)
 
         return crossing
@@ -296,6 +303,8 @@ class Compiler:
             now_value = operand(f)
             before = f.shifted(f.at - f.interval)
             then_value = operand(before)
+            if f.trace is not None:
+                f.trace.append((e, None, {"previous": then_value, "previous_at": before.at}))
             if now_value is None or then_value is None:
                 return None
             result = logic.not3(_same(now_value, then_value))
@@ -314,9 +323,16 @@ class Compiler:
         def sustained(f: Frame) -> Any:
             result: logic.Truth = condition(f)
             k = 1
+            broke: datetime | None = None if result is True else f.at
             while result is not False and f.interval * k <= span:
-                result = logic.and3(result, condition(f.shifted(f.at - f.interval * k)))
+                moment = f.at - f.interval * k
+                seen = condition(f.shifted(moment))
+                if seen is not True and broke is None:
+                    broke = moment
+                result = logic.and3(result, seen)
                 k += 1
+            if f.trace is not None:
+                f.trace.append((e, None, {"evaluations": k, "broke_at": broke}))
             return result
 
         return sustained

@@ -75,32 +75,42 @@ class Explainer:
         self, cr: CompiledRule, frame: Frame, condition: Any, recipients: list[str]
     ) -> list[str]:
         trace = frame.trace or []
-        seen: dict[int, Any] = {id(expr): value for expr, value, _ in trace}
+        seen: dict[int, Any] = {id(expr): value for expr, value, extra in trace if not extra}
+        extra = {id(expr): x for expr, _, x in trace if x}
         lines: list[str] = []
         rule = cr.rule
         if rule.event is not None:
             lines.append(f"on {rule.event.text} at {show_value(frame.at)}")
             if rule.where is not None:
-                lines.extend(self._condition("where", rule.where, condition, seen))
+                lines.extend(self._condition("where", rule.where, condition, seen, extra))
         elif rule.when is not None:
-            lines.extend(self._condition("when", rule.when, condition, seen))
+            lines.extend(self._condition("when", rule.when, condition, seen, extra))
         if cr.scope is not None and cr.playbook.applies_to is not None:
             scope = cr.scope(frame)
-            seen.update({id(e): v for e, v, _ in frame.trace or []})
-            lines.extend(self._condition("applies to", cr.playbook.applies_to, scope, seen))
+            seen.update({id(e): v for e, v, x in frame.trace or [] if not x})
+            lines.extend(
+                self._condition("applies to", cr.playbook.applies_to, scope, seen, extra)
+            )
         if cr.unless is not None and rule.unless is not None:
             unless = cr.unless(frame)
-            seen.update({id(e): v for e, v, _ in frame.trace or []})
-            lines.extend(self._condition("unless", rule.unless, unless, seen))
+            seen.update({id(e): v for e, v, x in frame.trace or [] if not x})
+            lines.extend(self._condition("unless", rule.unless, unless, seen, extra))
         if recipients:
-            lines.append("recipients: " + ", ".join(recipients))
+            lines.append("recipients: " + ", ".join(dict.fromkeys(recipients)))
         return lines
 
-    def _condition(self, label: str, expr: n.Expr, value: Any, seen: dict[int, Any]) -> list[str]:
+    def _condition(
+        self,
+        label: str,
+        expr: n.Expr,
+        value: Any,
+        seen: dict[int, Any],
+        extra: dict[int, dict[str, Any]],
+    ) -> list[str]:
         lines = [f"{label} {self.text(expr)} → {show_truth(value)}"]
         parts = list(_predicates(expr))
         if len(parts) == 1 and parts[0] is expr:
-            details = self._details(expr, seen)
+            details = self._details(expr, seen, extra)
             if details:
                 lines[0] += f"   ({details})"
             return lines
@@ -111,22 +121,49 @@ class Explainer:
                 lines.append(f"  - {self.text(part)} → not evaluated (already decided)")
                 continue
             line = f"  {mark} {self.text(part)} → {show_truth(seen[id(part)])}"
-            details = self._details(part, seen)
+            details = self._details(part, seen, extra)
             if details:
                 line += f"   ({details})"
             lines.append(line)
         return lines
 
-    def _details(self, expr: n.Expr, seen: dict[int, Any]) -> str:
+    def _details(
+        self, expr: n.Expr, seen: dict[int, Any], extra: dict[int, dict[str, Any]]
+    ) -> str:
         """The values inside a predicate: `health = 48`, `health is missing`."""
         shown = []
+        found = extra.get(id(expr))
         for value_node in _values(expr):
             if id(value_node) not in seen:
                 continue
             value = seen[id(value_node)]
             text = self.text(value_node)
             shown.append(f"{text} is missing" if value is None else f"{text} = {show_value(value)}")
+        if found:
+            shown.extend(self._extra_details(expr, found))
         return ", ".join(dict.fromkeys(shown))
+
+    def _extra_details(self, expr: n.Expr, extra: dict[str, Any]) -> list[str]:
+        """What a crossing, a `for` or a milestone saw at other moments."""
+        if "previous_at" in extra:
+            operand = getattr(expr, "operand", None)
+            text = self.text(operand) if operand is not None else "the value"
+            return [
+                f"{text} was {show_value(extra['previous'])} at the previous evaluation "
+                f"({show_value(extra['previous_at'])})"
+            ]
+        if "evaluations" in extra:
+            count = extra["evaluations"]
+            broke = extra["broke_at"]
+            if broke is None:
+                return [f"held at all {count} evaluations"]
+            return [f"not true at {show_value(broke)}"]
+        if "started" in extra:
+            started, done = extra["started"], extra["done"]
+            parts = [f"started {show_value(started)}" if started else "no start date"]
+            parts.append(f"done {show_value(done)}" if done else "not done")
+            return parts
+        return []
 
 
 def _predicates(expr: n.Expr) -> list[n.Expr]:
