@@ -24,6 +24,7 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Literal
 
 from . import nodes as n
 from .errors import Diagnostic, did_you_mean, error
@@ -35,6 +36,7 @@ __all__ = [
     "Symbols",
     "Type",
     "check_condition",
+    "check_value",
     "children",
     "infer",
     "resolve",
@@ -294,15 +296,6 @@ def _unknown_name(name: str, scope: Scope) -> tuple[str, str]:
     if name in symbols.roles:
         message = f"'{name}' is a contact role: roles receive emails, they are not values"
         return message, "not-a-value"
-    kinds: dict[str, str] = {}
-    for candidate in symbols.metrics:
-        kinds[candidate] = "metric"
-    for candidate in symbols.segments:
-        kinds[candidate] = "segment"
-    for candidate in symbols.fields:
-        kinds[candidate] = "field"
-    for candidate in scope.event_fields or ():
-        kinds[candidate] = "field"
     subtraction = _subtraction(name, scope)
     if subtraction is not None:
         message = (
@@ -310,6 +303,13 @@ def _unknown_name(name: str, scope: Scope) -> tuple[str, str]:
             f"around the minus sign: {subtraction}"
         )
         return message, "unknown-name"
+    kinds: dict[str, str] = {}
+    for candidate in symbols.metrics:
+        kinds[candidate] = "metric"
+    for candidate in symbols.segments:
+        kinds[candidate] = "segment"
+    for candidate in [*symbols.fields, *(scope.event_fields or ())]:
+        kinds[candidate] = "field"
     close = closest(name, kinds)
     if close is not None:
         kind = kinds[close]
@@ -537,8 +537,19 @@ def _compatible(a: Type, b: Type) -> bool:
     return a.kind in text_like and b.kind in text_like
 
 
-def _mismatch(left: n.Expr, lt: Type, right: n.Expr, rt: Type, span: n.Span, scope: Scope) -> None:
-    message = f"cannot compare {_describe(left, lt)} with {_describe(right, rt)}"
+Verb = Literal["compare", "set"]
+
+
+def _cannot(verb: Verb, left: str, right: str) -> str:
+    """"cannot compare seats (a number) with a text", "cannot set seats (...) to a text"."""
+    return f"cannot {verb} {left} {'with' if verb == 'compare' else 'to'} {right}"
+
+
+def _mismatch(
+    left: n.Expr, lt: Type, right: n.Expr, rt: Type, span: n.Span, scope: Scope,
+    verb: Verb = "compare",
+) -> None:
+    message = _cannot(verb, _describe(left, lt), _describe(right, rt))
     if lt.kind is Kind.NUMBER and isinstance(right, n.String) and _is_numeric(right.value):
         message += f": write the number without quotes, {right.value}"
     scope.problem(message, span, "type")
@@ -587,23 +598,31 @@ def literal_side(right: n.Expr, scope: Scope) -> bool:
 def _equality(left: n.Expr, right: n.Expr, span: n.Span, scope: Scope) -> None:
     """`left is right`, `left = right`, `left changes to right`."""
     lt = infer(left, scope)
-    _value_against(left, lt, right, span, scope)
+    check_value(left, lt, right, span, scope)
 
 
-def _value_against(left: n.Expr, lt: Type, right: n.Expr, span: n.Span, scope: Scope) -> None:
-    """Check that `right` is a value `left` (of type `lt`) can equal."""
+def check_value(
+    left: n.Expr, lt: Type, right: n.Expr, span: n.Span, scope: Scope, verb: Verb = "compare"
+) -> None:
+    """Report unless `right` is a value `left` (of type `lt`) can equal, or be set to.
+
+    A bare word that names nothing is a literal: an enum value, checked against the
+    enum, or a text that needs quotes. `span` is where a type mismatch is reported.
+    """
     if isinstance(right, n.Name) and literal_side(right, scope):
-        _literal_word(left, lt, right, scope)
+        _literal_word(left, lt, right, scope, verb)
         return
     if isinstance(right, n.String) and lt.kind is Kind.ENUM:
         _enum_value(lt, right.value, right.span, scope)
         return
     rt = infer(right, scope)
     if not _compatible(lt, rt):
-        _mismatch(left, lt, right, rt, span, scope)
+        _mismatch(left, lt, right, rt, span, scope, verb)
 
 
-def _literal_word(left: n.Expr, lt: Type, word: n.Name, scope: Scope) -> None:
+def _literal_word(
+    left: n.Expr, lt: Type, word: n.Name, scope: Scope, verb: Verb = "compare"
+) -> None:
     """A bare word on the right of `is`: an enum value, or a text that needs quotes."""
     if lt.kind is Kind.ENUM:
         _enum_value(lt, word.text, word.span, scope)
@@ -614,13 +633,16 @@ def _literal_word(left: n.Expr, lt: Type, word: n.Name, scope: Scope) -> None:
     elif lt.kind is Kind.YESNO and word.text in ("yes", "no", "true", "false"):
         subject = left.text if isinstance(left, n.Name) else "it"
         message = f"{subject} is yes/no, a condition itself: write {subject} or not {subject}"
+        if verb == "set":
+            message = (
+                f"there is no '{word.text}' value: set {subject} to a condition, "
+                "and it takes that condition's yes or no"
+            )
         scope.problem(message, word.span, "yes-no-literal")
     elif lt.known and scope.symbols.has_schema:
         candidates = [*scope.symbols.fields, *(scope.event_fields or ())]
-        message = (
-            f"cannot compare {_describe(left, lt)} with '{word.text}', which is not a field"
-            f"{did_you_mean(word.text, candidates)}"
-        )
+        message = _cannot(verb, _describe(left, lt), f"'{word.text}', which is not a field")
+        message += did_you_mean(word.text, candidates)
         scope.problem(message, word.span, "unknown-name")
 
 
@@ -729,7 +751,7 @@ def _changes(e: n.Changes, scope: Scope) -> Type:
     lt = infer(e.operand, scope)
     for value in (e.from_value, e.to_value):
         if value is not None:
-            _value_against(e.operand, lt, value, value.span, scope)
+            check_value(e.operand, lt, value, value.span, scope)
     return YESNO
 
 

@@ -127,6 +127,17 @@ def test_check_collects_every_problem_sorted() -> None:
     assert [d.span.column for d in found] == [10, 31]
 
 
+def test_syntax_errors_come_with_the_rest_without_a_cascade() -> None:
+    # The parser's own wording is tested with the parser; here: a broken schema is one
+    # syntax error, not also "no schema" and an unknown-name error for every field.
+    broken = "schema\n  account\n    tier one of a, b\n"
+    rules = 'playbook "P"\n  rule "R"\n    when tier is a\n    then add tag "x"\n'
+    engine = Engine.from_sources({"schema.playbook": broken, "main.playbook": rules})
+    assert [(str(d.span), d.code) for d in engine.diagnostics] == [
+        ("schema.playbook:3:10", "syntax")
+    ]
+
+
 def test_deep_nesting_is_a_diagnostic_not_a_crash() -> None:
     deep = "(" * 400 + "health < 3" + ")" * 400
     engine = Engine.from_sources({"s.playbook": SCHEMA, "d.playbook": f"segment deep: {deep}\n"})

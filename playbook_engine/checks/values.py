@@ -10,10 +10,9 @@ from ..infer import (
     Kind,
     Scope,
     check_condition,
+    check_value,
     closest,
     infer,
-    literal_side,
-    noun_of,
     resolve,
     unknown_event_message,
 )
@@ -105,34 +104,7 @@ def _set_field(action: n.SetField, scope: Scope) -> None:
             scope.problem(message, target.span, "unknown-field")
         infer(action.value, scope)
         return
-    value = action.value
-    if literal_side(value, scope) and isinstance(value, n.Name):
-        if wanted.kind is Kind.ENUM:
-            if value.text not in wanted.values:
-                message = (
-                    f"'{value.text}' is not a {name}; {name} is {wanted.noun}"
-                    f"{did_you_mean(value.text, wanted.values)}"
-                )
-                scope.problem(message, value.span, "unknown-enum-value")
-        elif wanted.kind is Kind.TEXT:
-            message = f"'{value.text}' needs quotes: {name} is a text, so write \"{value.text}\""
-            scope.problem(message, value.span, "unquoted-text")
-        else:
-            infer(value, scope)
-        return
-    if isinstance(value, n.String) and wanted.kind is Kind.ENUM:
-        if value.value not in wanted.values:
-            message = f"'{value.value}' is not a {name}; {name} is {wanted.noun}"
-            message += did_you_mean(value.value, wanted.values)
-            scope.problem(message, value.span, "unknown-enum-value")
-        return
-    found = infer(value, scope)
-    text_like = (Kind.TEXT, Kind.ENUM)
-    if found.known and found.kind is not wanted.kind and not (
-        found.kind in text_like and wanted.kind in text_like
-    ):
-        message = f"cannot set {name} ({wanted.noun}) to {noun_of(value, found)}"
-        scope.problem(message, value.span, "type")
+    check_value(target, wanted, action.value, action.value.span, scope, "set")
 
 
 def recipients_known(ctx: Context) -> Iterator[Diagnostic]:
