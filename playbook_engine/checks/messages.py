@@ -15,17 +15,19 @@ __all__ = ["messages_compile", "templates_known"]
 
 
 def _known_names(ctx: Context, event: str | None) -> KnownNames:
+    """What a message of a rule on `event` (None: a `when` rule) may name."""
     symbols = ctx.symbols
     if not symbols.has_schema:
         return KnownNames()
-    event_fields: frozenset[str] = frozenset()
+    event_fields: frozenset[str] | None = frozenset()  # a `when` rule has no event
     if event is not None:
+        # An unknown event is reported where it is named; its fields are not checked.
         fields = symbols.events.get(event)
-        event_fields = frozenset(fields) if fields is not None else frozenset()
+        event_fields = frozenset(fields) if fields is not None else None
     return KnownNames(
         account_fields=frozenset(symbols.fields),
         user_fields=frozenset(f for f, t in symbols.fields.items() if t.kind is Kind.USER),
-        event_fields=event_fields if event is None or event in symbols.events else None,
+        event_fields=event_fields,
         extra_names=frozenset([*symbols.segments, *symbols.metrics]),
     )
 

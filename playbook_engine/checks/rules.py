@@ -40,7 +40,8 @@ def _not_one_of(name: n.Name, what: str, allowed: tuple[str, ...], code: str) ->
 
 
 _CLAUSE = re.compile(r"[ \t]*([A-Za-z_]+)")
-_CLAUSE_WORDS = ("when", "on", "then", "once", "at", "repeat", "unless", "priority", "stop")
+# The clauses that messages point at (`then` is also counted).
+_CLAUSE_WORDS = ("when", "on", "then", "repeat", "stop")
 
 
 def _clauses(rule: n.Rule, ctx: Context) -> list[tuple[str, n.Span]] | None:
