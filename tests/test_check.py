@@ -274,3 +274,16 @@ def test_checking_is_linear_enough() -> None:
     # Generous: the benchmark holds the whole `playbook check` to its own budget.
     limit = float(os.environ.get("CHECK_TIME_LIMIT", "2.0"))
     assert elapsed < limit, f"check of 1,000 rules took {elapsed:.2f}s"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_settings_problems_are_a_config_error() -> None:
+    from playbook_engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Base'"):
+        Settings.from_mapping({"timezone": "Mars/Base"})
+    with pytest.raises(ConfigError, match="colour"):
+        Settings.from_mapping({"colour": "blue"})
+    assert Settings.from_mapping({"holidays": ["2026-01-01"]}).holidays[0].year == 2026
