@@ -42,6 +42,11 @@ class _Indenter(Indenter):
     DEDENT_type = "_DEDENT"
     tab_len = 8
 
+    # Every parser state also lexes NAME, so that a word is always read whole: without
+    # it, where only keywords may come, `whenx` lexed as `when` + `x` and `owners` as
+    # `owner` + `s`, and typos like `statusactive` parsed as `status active`.
+    always_accept = ("_NL", "NAME")
+
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
@@ -60,13 +65,14 @@ def parse(text: str, filename: str) -> tuple[n.File, list[Diagnostic]]:
     """Parse one file; on syntax errors, recover block by block and report each."""
     source = _normalise(text)
     comments = tuple(_comments(source))
+    tabs = list(_tabs(source, filename))
     try:
         items = _parse_items(source, filename)
-        return n.File(filename, items, comments, _file_span(filename, source)), []
+        return n.File(filename, items, comments, _file_span(filename, source)), tabs
     except _SyntaxProblem:
         pass
     found: list[n.Item] = []
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[Diagnostic] = tabs
     for padded in _blocks(source):
         try:
             found.extend(_parse_items(padded, filename))
@@ -153,6 +159,17 @@ def _dedent_line(source: str) -> int:
     return 1
 
 
+def _tabs(source: str, filename: str) -> Iterator[Diagnostic]:
+    """A tab in a code line's indentation: blocks nest by spaces, and a tab's width is a
+    matter of the editor, so the block a tabbed line belongs to would be a guess."""
+    for number, line in enumerate(source.split("\n"), start=1):
+        code = line.lstrip(" \t")
+        if code and not code.startswith("#") and "\t" in line[: len(line) - len(code)]:
+            column = line.index("\t") + 1
+            span = n.Span(filename, number, column, number, column + 1)
+            yield error("a tab in the indentation; indent with spaces", span, "syntax")
+
+
 def _comments(source: str) -> Iterator[n.Comment]:
     """Every `#` comment outside a string, for the formatter to keep."""
     for number, line in enumerate(source.split("\n"), start=1):
@@ -213,7 +230,7 @@ def _token_words(name: str) -> str:
 
 # After a complete value almost anything may follow (LALR merges the states of every
 # context a value appears in), so the list is summarised.
-_AFTER_VALUE = {"CMP", "IS", "PLUS", "STAR"}
+_AFTER_VALUE = {"CMP", "PLUS", "STAR"}
 _OPERATORS = {
     "CMP", "IS", "IN", "NOT", "PLUS", "MINUS", "STAR", "SLASH", "AND", "OR", "_CONT_AND",
     "_CONT_OR", "CONTAINS", "STARTS", "ENDS", "DROPS", "RISES", "CHANGES", "FOR", "DOT",
@@ -228,6 +245,9 @@ def _expected_words(expected: set[str]) -> str:
     if _AFTER_VALUE <= names:
         parts.append("an operator (and, or, is, <, +, ...)")
         names -= _OPERATORS
+    if _ACTION_STARTS <= names:
+        parts.append("an action (send, create, post, notify, set, add, remove or wait)")
+        names -= _ACTION_STARTS
     if _OPERAND <= names:
         parts.append("a value (a field, a number or a text)")
         names -= _OPERAND | {"MINUS", "COUNT", "DISTINCT", "AGG_FUNC", "LAST", "DAYS"}
@@ -261,13 +281,24 @@ def _describe(exc: UnexpectedInput, source: str, filename: str) -> Diagnostic:
             n.Span(filename, line, column, line, column + 1),
             "syntax",
         )
+    if isinstance(exc, UnexpectedToken) and exc.token.type in ("_CONT_AND", "_CONT_OR"):
+        # The token holds the line break before the word; point at the word.
+        token = exc.token
+        word = "and" if token.type == "_CONT_AND" else "or"
+        line, end = token.end_line or 1, token.end_column or 1
+        return error(
+            f"a line that starts with '{word}' continues a condition, but the line above "
+            "does not end with one",
+            n.Span(filename, line, end - len(word), line, end),
+            "syntax",
+        )
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         line, column = _token_position(token, source)
         invisible = token.type in ("_NL", "$END", "_INDENT", "_DEDENT")
         width = 1 if invisible else len(str(token.value))
-        hint = _hint(token, exc.expected, source)
-        names = set(exc.expected)
+        names = _state_expected(exc) or set(exc.expected)
+        hint = _hint(token, names, source)
         if token.type not in ("_NL", "$END", "_INDENT", "_DEDENT") and _starts_line(token, source):
             # A line may always end early with a blank line; saying so here misleads.
             names.discard("_NL")
@@ -300,8 +331,8 @@ def _describe(exc: UnexpectedInput, source: str, filename: str) -> Diagnostic:
             message += "; text goes in double quotes, like \"Welcome\""
         elif ch == "\t":
             message = "a tab in the indentation; indent with spaces"
-        elif exc.allowed:
-            message += f"; expected {_expected_words(set(exc.allowed))}"
+        elif _state_expected(exc) or exc.allowed:
+            message += f"; expected {_expected_words(_state_expected(exc) or set(exc.allowed))}"
         span = n.Span(filename, exc.line, exc.column, exc.line, exc.column + 1)
         return error(message, span, "syntax")
     if isinstance(exc, UnexpectedEOF):
@@ -314,6 +345,21 @@ def _describe(exc: UnexpectedInput, source: str, filename: str) -> Diagnostic:
         )
     span = n.Span(filename, getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1, 0, 0)
     return error(str(exc).splitlines()[0], span, "syntax")
+
+
+def _state_expected(exc: UnexpectedInput) -> set[str]:
+    """The terminals the parser could take where it stopped.
+
+    A lexer-level error (and the contextual lexer's retry with every terminal) reports
+    what that state's lexer knows, where keywords are folded into NAME; the parse table
+    names them.
+    """
+    state = getattr(exc, "state", None)
+    try:
+        table = state.parse_conf.parse_table.states[state.position]  # type: ignore[union-attr]
+    except (AttributeError, KeyError, TypeError):
+        return set()
+    return {name for name in table if name.isupper()}
 
 
 def _token_position(token: Token, source: str) -> tuple[int, int]:
@@ -412,18 +458,21 @@ def _hint(token: Token, expected: set[str], source: str) -> str | None:
             "the rule's actions are missing; write 'then' followed by an action, "
             'such as then send email "welcome" to admin'
         )
-    if token.type in _ACTION_STARTS and "THEN" in expected and token.type not in expected:
+    if value in _ACTION_START_WORDS and "THEN" in expected and token.type not in expected:
         return (
             f"'{value}' starts an action, but this line needs 'then' first; write "
             f"'then' at the start of the line, or put the action on the 'when' line"
         )
-    if token.type == "NAME" and value in _ACTION_WORDS and "THEN" in expected:
+    if token.type == "NAME" and value in _ACTION_WORDS and (
+        "THEN" in expected or _ACTION_STARTS <= expected
+    ):
         return f"'{value}' cannot start an action; actions begin with send, create, post, " \
             "notify, set, add, remove or wait"
     return None
 
 
 _ACTION_STARTS = {"SEND", "CREATE", "POST", "NOTIFY", "SET", "ADD", "REMOVE", "WAIT"}
+_ACTION_START_WORDS = {word.lower() for word in _ACTION_STARTS}
 _ACTION_WORDS = {"email", "mail", "task", "webhook", "alert", "message", "call"}
 
 
