@@ -52,13 +52,23 @@ def messages_compile(ctx: Context) -> Iterator[Diagnostic]:
     if store is None:
         return
     known: dict[str | None, KnownNames] = {}
+    # The same title is often written in many rules: check each text once per event type.
+    done: dict[tuple[str, str | None], tuple[n.Span, list[Diagnostic]]] = {}
     for _, rule in ctx.program.rules():
         event = rule.event.text if rule.event is not None else None
         if event not in known:
             known[event] = _known_names(ctx, event)
         for text in _messages(rule):
-            if "{" in text.value:  # every template construct starts with a brace
-                yield from store.compile_inline(text.value, text.span, known[event])
+            if "{" not in text.value:  # every template construct starts with a brace
+                continue
+            first = done.get((text.value, event))
+            if first is not None and all(d.span == first[0] for d in first[1]):
+                # Problems of an inline message are reported at its string: move them here.
+                yield from (replace(d, span=text.span) for d in first[1])
+                continue
+            found = store.compile_inline(text.value, text.span, known[event])
+            done[(text.value, event)] = (text.span, found)
+            yield from found
 
 
 def _messages(rule: n.Rule) -> Iterator[n.String]:
