@@ -420,7 +420,8 @@ class Evaluator:
         cc: list[str] = []
         for node in action.cc:
             for address, _ in self._resolve(cr, node, frame):
-                if address not in cc:
+                # Addresses compare without case, as for the recipients above.
+                if address.lower() not in {c.lower() for c in cc}:
                     cc.append(address)
         emails: list[Action] = []
         name = action.template.value
