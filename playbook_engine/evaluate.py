@@ -203,15 +203,16 @@ class Evaluator:
     ) -> str | None:
         """Why a rule does not fire now, or None when it fires."""
         at = frame.at
-        if condition is None:
-            return "the condition is unknown (some value it needs is missing)"
-        if condition is False:
-            return "the condition is false"
+        # The scope first: outside it, the rule's own condition is beside the point.
         if cr.scope is not None:
             scope = cr.scope(frame)
             if scope is not True:
                 word = "unknown" if scope is None else "false"
                 return f"the account is out of the playbook's scope ('applies to' is {word})"
+        if condition is None:
+            return "the condition is unknown (some value it needs is missing)"
+        if condition is False:
+            return "the condition is false"
         earlier = sorted(f.at for f in run if (f.playbook, f.rule) == cr.key and f.at <= at)
         rule = cr.rule
         if earlier and rule.once_per_account:
