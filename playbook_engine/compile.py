@@ -390,7 +390,13 @@ class Compiler:
 
         def last(f: Frame) -> Any:
             chosen = select(f)
-            return chosen[-1].fields.get(name) if chosen else None
+            if not chosen:
+                return None
+            # Several events at the last moment: the same one whatever their file order.
+            first = len(chosen) - 1
+            while first > 0 and chosen[first - 1].at == chosen[-1].at:
+                first -= 1
+            return max(chosen[first:], key=event_order).fields.get(name)
 
         return last
 
@@ -424,6 +430,13 @@ class Compiler:
 
 def _field(name: str) -> Fn:
     return lambda f: f.account.value(name, f.at)
+
+
+def event_order(event: Event) -> tuple[Any, ...]:
+    """A sort key: time order, and events of one moment in a fixed order of their type and
+    fields, so that no result depends on the order the events were written in."""
+    fields = sorted((k, type(v).__name__, str(v)) for k, v in event.fields.items())
+    return (event.at, event.type, fields)
 
 
 def _event_field(name: str) -> Fn:

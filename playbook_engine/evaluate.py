@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import nodes as n
-from .compile import Compiler, Fn, Frame, duration_delta
+from .compile import Compiler, Fn, Frame, duration_delta, event_order
 from .decisions import (
     Action,
     EmailAction,
@@ -257,7 +257,10 @@ class Evaluator:
         self, cr: CompiledRule, account: Account, at: datetime, run: list[Firing], explain: bool
     ) -> list[RuleOutcome]:
         since = at - self.settings.interval
-        events = [e for e in account.events if e.type == cr.event and since < e.at <= at]
+        events = sorted(
+            (e for e in account.events if e.type == cr.event and since < e.at <= at),
+            key=event_order,
+        )
         if not events:
             frame = Frame(account, at, self.settings.interval)
             reason = f"no '{cr.event}' event since the previous evaluation"
