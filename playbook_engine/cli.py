@@ -288,5 +288,29 @@ def explain_command(
     _report_errors(evaluation)
 
 
+@app.command("test")
+def test_command(
+    directory: Path = typer.Argument(Path("."), help="The playbook directory and its tests."),
+    junit: Path | None = typer.Option(None, "--junit", help="Also write a JUnit XML report."),
+    coverage: bool = typer.Option(True, "--coverage/--no-coverage", help="Rules and "
+                                  "conditions no test covered (default: shown)."),
+) -> None:
+    """Run the rule tests (*.test.yaml in DIR and DIR/tests) against the playbooks."""
+    from .testing import find_test_files, print_report, run_tests, write_junit
+
+    engine = _ready_engine(directory)
+    files = find_test_files(directory)
+    if not files:
+        usage_error(f"no *.test.yaml files in {directory} or {directory / 'tests'}")
+    report = run_tests(directory, engine, files=files, coverage=coverage)
+    print_report(report, console, coverage=coverage)
+    if junit is not None:
+        try:
+            write_junit(report, junit)
+        except OSError as exc:
+            usage_error(f"cannot write {junit}: {exc.strerror or exc}")
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_PROBLEMS)
+
+
 if __name__ == "__main__":
     app()
