@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .engine import Engine  # noqa: E402  (the version is set first: cli imports it)
+from .engine import Engine
 
 __all__ = ["Engine", "__version__"]

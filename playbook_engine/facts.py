@@ -12,7 +12,6 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +20,7 @@ class User:
     email: str | None = None
 
 
-Value = Union[str, Decimal, bool, datetime, User, None]
+Value = str | Decimal | bool | datetime | User | None
 
 
 @dataclass(frozen=True, slots=True)

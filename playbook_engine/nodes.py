@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Union
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ NO_SPAN = Span("<generated>", 0, 0, 0, 0)
 
 
 def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+    return field(default=NO_SPAN, compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------- values
@@ -270,17 +270,17 @@ class Paren:
     span: Span = _span()
 
 
-Expr = Union[
-    Name, Number, String, ListValue, Arith, Negate, Count, Aggregate, Last, DaysSinceLast,
-    DaysBetween, Compare, Is, In, Missing, TextTest, HasTag, And, Or, Not, Relative,
-    MilestoneState, Crossing, Changes, For, Paren,
-]
+Expr = (
+    Name | Number | String | ListValue | Arith | Negate | Count | Aggregate | Last |
+    DaysSinceLast | DaysBetween | Compare | Is | In | Missing | TextTest | HasTag | And | Or |
+    Not | Relative | MilestoneState | Crossing | Changes | For | Paren
+)
 
 
 # --------------------------------------------------------------------------- actions
 
 
-Recipient = Union[Name, String]
+Recipient = Name | String
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +337,7 @@ class Wait:
     span: Span = _span()
 
 
-Action = Union[SendEmail, CreateTask, PostWebhook, Notify, SetField, TagChange, Wait]
+Action = SendEmail | CreateTask | PostWebhook | Notify | SetField | TagChange | Wait
 
 
 # --------------------------------------------------------------------------- rules
@@ -439,7 +439,7 @@ class Metric:
     span: Span = _span()
 
 
-Item = Union[Schema, Segment, Metric, Playbook]
+Item = Schema | Segment | Metric | Playbook
 
 
 @dataclass(frozen=True, slots=True)
