@@ -92,13 +92,17 @@ def fmt_command(directory: Path, check: bool) -> int:
     """`playbook fmt DIR [--check]`: format every `.playbook` file under DIR.
 
     Prints each file that was (with `check`: would be) reformatted. Returns 1 when a
-    file has errors, or with `check` when a file would change; 0 otherwise. With
-    `check`, nothing is written.
+    file has errors, or with `check` when a file would change; 2 when there is nothing
+    to format (no such directory, no `.playbook` file in it); 0 otherwise. With `check`,
+    nothing is written.
     """
     if not directory.exists():
         print(f"error: {directory} does not exist", file=sys.stderr)
-        return 1
+        return 2
     paths = [directory] if directory.is_file() else list(iter_playbook_files(directory))
+    if not paths:
+        print(f"error: no .playbook files in {directory}", file=sys.stderr)
+        return 2
     changed = unchanged = failed = 0
     for path in paths:
         shown = _shown(path, directory)

@@ -312,9 +312,9 @@ def test_fmt_skips_hidden_folders_and_reports_a_missing_directory(
 ) -> None:
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "x.playbook").write_text("segment a:x\n", encoding="utf-8")
-    assert fmt_command(tmp_path, check=True) == 0
-    assert "0 files would be left unchanged" in capsys.readouterr().out
-    assert fmt_command(tmp_path / "nowhere", check=True) == 1
+    assert fmt_command(tmp_path, check=True) == 2
+    assert "no .playbook files in" in capsys.readouterr().err
+    assert fmt_command(tmp_path / "nowhere", check=True) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
