@@ -1,6 +1,7 @@
 """The `playbook` command: a thin layer over `Engine`, one function per sub-command.
 
     playbook check DIR [--format text|json] [--strict]
+    playbook fmt DIR [--check]
 
 Exit codes, for every command: 0 success, 1 problems found (errors; with `--strict`,
 warnings too), 2 bad usage (no such directory, no .playbook files in it, bad options).
@@ -310,6 +311,19 @@ def test_command(
         except OSError as exc:
             usage_error(f"cannot write {junit}: {exc.strerror or exc}")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PROBLEMS)
+
+
+@app.command("fmt")
+def fmt_command(
+    directory: Path = typer.Argument(Path("."), help="The playbook directory (or one file)."),
+    check: bool = typer.Option(
+        False, "--check", help="Write nothing; exit 1 when a file would be reformatted."
+    ),
+) -> None:
+    """Lay out every .playbook file under DIR in the one canonical layout."""
+    from .format import fmt_command as run_fmt
+
+    raise typer.Exit(run_fmt(directory, check))
 
 
 if __name__ == "__main__":
