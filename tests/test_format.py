@@ -352,3 +352,21 @@ def test_generated_playbooks_in_four_space_indentation(text: str) -> None:
 @given(conditions(3))
 def test_generated_conditions(condition: str) -> None:
     assert_round_trip(f"{SCHEMA_TEXT}\nsegment s: {condition}\n")
+
+
+def test_the_fmt_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from playbook_engine.cli import app
+
+    path = tmp_path / "a.playbook"
+    path.write_text("segment a:x\n", encoding="utf-8")
+    runner = CliRunner()
+    checked = runner.invoke(app, ["fmt", str(tmp_path), "--check"])
+    assert checked.exit_code == 1
+    assert "would reformat a.playbook" in checked.output
+    assert path.read_text(encoding="utf-8") == "segment a:x\n"
+    formatted = runner.invoke(app, ["fmt", str(tmp_path)])
+    assert formatted.exit_code == 0
+    assert path.read_text(encoding="utf-8") == "segment a: x\n"
+    assert runner.invoke(app, ["fmt", str(tmp_path), "--check"]).exit_code == 0
