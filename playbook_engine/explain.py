@@ -139,6 +139,13 @@ class Explainer:
             value = seen[id(value_node)]
             text = self.text(value_node)
             shown.append(f"{text} is missing" if value is None else f"{text} = {show_value(value)}")
+        if (
+            isinstance(expr, n.Name)
+            and id(expr) in seen
+            and seen[id(expr)] is None
+            and expr.parts[0] not in self.program.segments
+        ):
+            shown.append(f"{self.text(expr)} is missing")  # a bare yes/no field: `when vip`
         if found:
             shown.extend(self._extra_details(expr, found))
         return ", ".join(dict.fromkeys(shown))
