@@ -21,9 +21,12 @@ The layout, so that two people's files diff cleanly:
 - numbers are the decimals written, without trailing zeros (`30%`, `1.5`); strings are
   re-quoted with `\\"`, `\\\\`, `\\n` and `\\t`; parentheses stay where they were
   written and are added only where precedence needs them;
+- inside blocks the author's blank lines are kept, one at most, except right after a
+  block's header line and before a continuation line;
 - comments stay: an own-line comment goes before the line that followed it, at that
-  line's indentation (keeping single blank lines around it before a block); a
-  trailing comment stays at the end of its line, after two spaces.
+  line's indentation; a trailing comment stays at the end of its line, in the column
+  the author put it in when the code still ends two spaces before it (so aligned
+  comments stay aligned), else two spaces after the code.
 
 The formatter re-parses what it wrote and refuses, with `FormatError`, when the tree
 or the comments differ: formatting never changes what a file means.
@@ -392,9 +395,11 @@ class _Line:
     text: str
     first: int
     last: int
-    # An item or rule header: blank lines between the comments before it are kept.
+    # An item or rule header: its blank line before is decided by the layout.
     opens_block: bool = False
     blank_before: bool = False
+    # A line that continues a condition: never a blank line before it.
+    continuation: bool = False
     comments: list[n.Comment] = field(default_factory=list)
     trailing: list[n.Comment] = field(default_factory=list)
 
@@ -406,6 +411,7 @@ class _Writer:
         self.source_lines = source.split("\n")
         self.lines: list[_Line] = []
         self.at_end: list[n.Comment] = []  # comments after the last code line
+        self.keep_column: set[tuple[int, int]] = set()
 
     # -- source look-ups
 
@@ -457,11 +463,13 @@ class _Writer:
             broken = 0 < last < leaf.span.line
             if broken or len(INDENT) * line_depth + len(text) + 1 + len(piece) > MAX_WIDTH:
                 self._emit(line_depth, text, start, last)
+                self.lines[-1].continuation = line_depth > depth
                 text, line_depth, start = piece, depth + 1, leaf.span.line or start
             else:
                 text += " " + piece
             last = max(last, leaf.span.end_line)
         self._emit(line_depth, text, start, last)
+        self.lines[-1].continuation = line_depth > depth
         return self.lines[-1]
 
     def file(self, file: n.File) -> str:
@@ -586,6 +594,9 @@ class _Writer:
                 covering = [ln for ln in self.lines if ln.first <= comment.line <= ln.last]
                 if covering:
                     covering[-1].trailing.append(comment)
+                    if len(covering) == 1 and covering[0].first == covering[0].last:
+                        # Its line is laid out on its own: the comment may keep its column.
+                        self.keep_column.add((comment.line, comment.column))
                     continue
             target = self._line_after(comment.line)
             if target is None:
@@ -608,27 +619,36 @@ class _Writer:
 
     def _join(self, comments: Sequence[n.Comment]) -> str:
         out: list[str] = []
-        for line in self.lines:
+        for index, line in enumerate(self.lines):
             pad = INDENT * line.depth
             # Several trailing comments on one line (lines were joined): all but the last
             # go before the line.
             before = [(c, True) for c in sorted(line.comments, key=lambda c: c.line)]
             before += [(c, False) for c in line.trailing[:-1]]
-            if line.blank_before and out:
+            # The author's blank lines are kept (one at most) between the lines of a
+            # block; never right after a block's header, nor before a continuation.
+            free = (
+                not line.opens_block
+                and not line.continuation
+                and index > 0
+                and self.lines[index - 1].depth >= line.depth
+            )
+            start = before[0][0].line if before and before[0][1] else line.first
+            if out and (line.blank_before or (free and self._blank(start - 1))):
                 out.append("")
             previous: int | None = None
             for comment, own_line in before:
-                if (previous is not None and own_line and line.opens_block
+                if (previous is not None and own_line and (line.opens_block or free)
                         and self._blank_between(previous, comment.line)):
                     out.append("")
                 out.append(pad + comment.text)
                 previous = comment.line
-            if previous is not None and line.opens_block and self._blank_between(
+            if previous is not None and (line.opens_block or free) and self._blank_between(
                 previous, line.first
             ):
                 out.append("")
-            tail = f"  {line.trailing[-1].text}" if line.trailing else ""
-            out.append(pad + line.text + tail)
+            code = pad + line.text
+            out.append(code + self._tail(code, line.trailing[-1]) if line.trailing else code)
         previous = max((ln.last for ln in self.lines), default=0)
         # Comments after the last code line keep their indentation, snapped to a block
         # level no deeper than that line's.
@@ -639,6 +659,16 @@ class _Writer:
             out.append(INDENT * min(deepest, (comment.column - 1) // 2) + comment.text)
             previous = comment.line
         return "\n".join(out) + "\n" if out else ""
+
+
+    def _tail(self, code: str, comment: n.Comment) -> str:
+        """A trailing comment: two spaces after the code, or in the author's column
+        (aligned comments stay aligned) when its line was not joined or split and the
+        code still ends two spaces before it."""
+        gap = 2
+        if (comment.line, comment.column) in self.keep_column:
+            gap = max(gap, comment.column - 1 - len(code))
+        return " " * gap + comment.text
 
 
 def _strip_comment(line: str) -> str:
