@@ -502,6 +502,10 @@ def _json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
+        # A date field holds local midnight: send the date people wrote, which a receiver
+        # converting to UTC cannot shift to the day before.
+        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+            return value.date().isoformat()
         return value.isoformat()
     if isinstance(value, User):
         return {"name": value.name, "email": value.email}
