@@ -62,15 +62,31 @@ def format_source(text: str, filename: str = "<string>") -> str:
     errors = [d for d in diagnostics if d.is_error]
     if errors:
         raise FormatError(f"{filename} has syntax errors; fix them before formatting", errors)
-    return format_file(file, text)
+    return _format(file, text)
 
 
 def format_file(file: n.File, source: str) -> str:
     """Lay out a parsed file canonically; `source` is the text it was parsed from.
 
-    The result is parsed again and compared with `file`; `FormatError` is raised
-    when the trees or the comments differ, so a formatter bug never changes a file.
+    `source` places the comments and blank lines; pass "" for a tree built by hand.
+    A file whose source has syntax errors is refused (its broken blocks are not in
+    the tree, and formatting would drop them). The result is parsed again and compared
+    with `file`; `FormatError` is raised when the trees or the comments differ, so a
+    formatter bug never changes a file.
     """
+    if source.strip():
+        reparsed, diagnostics = parse(source, file.path)
+        errors = [d for d in diagnostics if d.is_error]
+        if errors:
+            raise FormatError(f"{file.path} has syntax errors; fix them before formatting", errors)
+        if reparsed.items != file.items:
+            raise FormatError(
+                f"the source given for {file.path} is not the text it was parsed from"
+            )
+    return _format(file, source)
+
+
+def _format(file: n.File, source: str) -> str:
     source = _normalise(source)
     text = _Writer(source).file(file)
     again, diagnostics = parse(text, file.path)

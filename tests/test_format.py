@@ -124,6 +124,17 @@ def test_syntax_errors_are_reported_not_formatted() -> None:
     assert [(d.span.line, d.span.column) for d in caught.value.diagnostics] == [(1, 20)]
 
 
+def test_format_file_refuses_a_tree_from_a_file_with_errors() -> None:
+    text = "segment a: health <\nsegment b: x\n"
+    file, diagnostics = parse(text, "bad.playbook")
+    assert diagnostics and len(file.items) == 1  # the broken block is not in the tree
+    with pytest.raises(FormatError, match="syntax errors"):
+        format_file(file, text)
+    other, _ = parse("segment c: y\n", "bad.playbook")
+    with pytest.raises(FormatError, match="not the text it was parsed from"):
+        format_file(other, "segment b: x\n")
+
+
 def test_a_repeated_clause_is_not_formatted_away() -> None:
     # The parser reports it; the formatter must not silently drop the second line.
     text = 'playbook "P"\n  rule "R"\n    when a\n    when b\n    then add tag "x"\n'
