@@ -532,3 +532,16 @@ def test_the_example_in_the_docs_passes_on_the_spec(spec_dir: Path, tmp_path: Pa
     report = run_tests(directory)
     assert report.ok, [(r.name, r.diff_lines()) for r in report.results if not r.passed]
     assert report.passed == 5
+
+
+def test_an_expected_null_matches_a_key_the_action_leaves_out() -> None:
+    from playbook_engine.testing import match_actions
+
+    missing, extra = match_actions(
+        [{"kind": "task", "assignee": None}], [{"kind": "task", "title": "x"}]
+    )
+    assert (missing, extra) == ([], [])
+    missing, extra = match_actions(
+        [{"kind": "task", "assignee": None}], [{"kind": "task", "assignee": "a@b.example"}]
+    )
+    assert (missing, extra) == ([0], [0])
