@@ -46,6 +46,7 @@ helpers and empty builtins; no module-level code is executed.
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,10 @@ class NotFlat(ValueError):
     """The expression needs more than the account's own attributes."""
 
 
+class _Maybe(Exception):
+    """Part of a condition may be unknown even with its fields present."""
+
+
 class _Foreign(Exception):
     """A row value not of its field's type: the row goes to the closures."""
 
@@ -87,8 +92,21 @@ class _Foreign(Exception):
 def _num(value: object) -> object:
     """A number field's value that is not an `int`, `Decimal` or None."""
     if value.__class__ is float:
-        return Decimal(repr(value))
+        if value.is_integer() and -_EXACT < value < _EXACT:
+            return int(value)  # 63.0 is 63, exactly
+        return Decimal(repr(value))  # the decimal it prints as, as logic.to_number
     raise _Foreign
+
+
+_MARKER = re.compile("\x00[0-9]+\x00")
+
+# Integer arithmetic stands for Decimal while results have at most this many digits
+# (the default context's precision) and integer fields stay below 10**_FIELD_DIGITS.
+_DIGITS = 28
+_FIELD_DIGITS = 16
+
+# Whole floats below 2**53 are exact integers; beyond, repr and the binary value differ.
+_EXACT = 2.0**53
 
 
 def _str(value: object) -> object:
@@ -160,7 +178,7 @@ def is_flat(program: Program, expr: n.Expr) -> bool:
 def flat_reason(program: Program, expr: n.Expr) -> str | None:
     """Why `expr` cannot take the fast path, or None when it can."""
     try:
-        _Gen(program).condition(expr)
+        _Gen(program).rule(expr, 0)
     except NotFlat as exc:
         return str(exc)
     return None
@@ -171,10 +189,8 @@ def compile_fast(
 ) -> FastRules:
     """Compile `conditions` into one function of a row (NotFlat if one is not flat)."""
     gen = _Gen(program)
-    results = []
-    for expr in conditions:
-        gen.begin_rule()
-        results.append(gen.condition(expr))
+    for number, expr in enumerate(conditions):
+        gen.rule(expr, number)
     reference = _reference(program, conditions)
     fallbacks = [0]
 
@@ -182,7 +198,7 @@ def compile_fast(
         fallbacks[0] += 1
         return reference(row)
 
-    source, consts = gen.source(results)
+    source, consts = gen.source(len(conditions))
     function = _build(source, consts, slow)
     return FastRules(
         keys=tuple(keys if keys is not None else range(len(conditions))),
@@ -232,15 +248,71 @@ class _Gen:
         self.consts: dict[str, object] = {}  # placeholder -> value
         self._const_ids: dict[tuple[object, ...], str] = {}
         self.lines: list[str] = []
-        self.indent = 1
+        self.indent = 0
+        # Rows whose fields are all present: shared tests once, then one expression a rule.
+        self.full_lines: list[str] = []
+        self.full_results: list[str] = []
+        self.full_guards: dict[str, None] = {}
+        # Other rows: each rule's two-valued form under its own guard, else three-valued.
+        self.partial_lines: list[str] = []
+        self.leaves: dict[str, str] = {}  # code of a test -> its marker
+        self.leaf_uses: dict[str, int] = {}
+        self.presence: dict[str, tuple[str, bool]] = {}  # marker -> (local, `is present`)
+        self.int_fields: dict[str, None] = {}  # locals read by integer arithmetic
         self.temps = 0
         self.uses_tags = False
         self._inlining: list[str] = []
 
     # -- bookkeeping
 
-    def begin_rule(self) -> None:
-        self.indent = 1
+    def rule(self, expr: n.Expr, number: int) -> None:
+        """Generate one rule's code in both forms (see `source`)."""
+        out = f"r{number}"
+        guards: dict[str, None] = {}
+        try:
+            fast: str | None = self.cond2(expr, guards)
+        except _Maybe:
+            fast = None
+        if fast is None:
+            full = self._chunk(lambda: self.emit(f"{out} = {self.condition(expr)}"))
+            self.full_lines += full
+            # The same code serves rows with missing fields (temporaries are renamed).
+            self.partial_lines += self._chunk(
+                lambda: self.emit(f"{out} = {self.condition(expr)}")
+            )
+            self.full_results.append(out)
+            return
+        self.full_results.append(fast)
+        self.full_guards.update(guards)
+
+        def partial() -> None:
+            if not guards:
+                self.emit(f"{out} = {fast}")
+                return
+            self.emit(f"if {' and '.join(f'{g} is not None' for g in guards)}:")
+            self.emit(f"    {out} = {fast}")
+            self.emit("else:")
+            self.indent += 1
+            self.emit(f"{out} = {self.condition(expr)}")
+            self.indent -= 1
+
+        self.partial_lines += self._chunk(partial)
+
+    def _chunk(self, generate: Callable[[], None]) -> list[str]:
+        """The lines `generate` emits, at indentation 0."""
+        saved, self.lines, self.indent = self.lines, [], 0
+        try:
+            generate()
+            return self.lines
+        finally:
+            self.lines = saved
+
+    def leaf(self, code: str) -> str:
+        """A yes/no test of the two-valued code; counted, so that a shared one is computed
+        once per row."""
+        marker = self.leaves.setdefault(code, f"\x00{len(self.leaves)}\x00")
+        self.leaf_uses[marker] = self.leaf_uses.get(marker, 0) + 1
+        return marker
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.indent + line)
@@ -605,31 +677,298 @@ class _Gen:
         maybe = [a for a in dict.fromkeys(atoms) if not self._const_value(a)[0]]
         return " or ".join(f"{a} is None" for a in maybe)
 
+    # -- two-valued code: the rule's fields all present (the common case)
+    #
+    # When every field a rule reads as a value is present, no part of most conditions can
+    # be unknown, and the rule is one Python expression with `and`/`or`/`not` on bools:
+    #     if f0 is not None and f1 is not None:
+    #         r3 = f0 == '@k0' and f1 >= '@k1'
+    #     else:
+    #         ... the three-valued code ...
+    # `_Maybe` says a part could still be unknown (a division by a field, a kind that
+    # does not match, a list with items of another kind): such a rule keeps only the
+    # three-valued code.
+
+    def cond2(self, e: n.Expr, guards: dict[str, None]) -> str:
+        inner = e
+        while isinstance(inner, n.Paren):
+            inner = inner.inner
+        if isinstance(inner, n.Name):
+            code, kind = self.value2(inner, guards)
+            if kind != _BOOL:
+                raise _Maybe
+            return code
+        if isinstance(inner, (n.And, n.Or)):
+            word = "and" if isinstance(inner, n.And) else "or"
+            return f"({self.cond2(inner.left, guards)} {word} {self.cond2(inner.right, guards)})"
+        if isinstance(inner, n.Not):
+            return f"(not {self.cond2(inner.operand, guards)})"
+        if isinstance(inner, n.Compare):
+            op = "==" if inner.op == "=" else inner.op
+            return self._compare2(inner.left, inner.right, op, guards, rhs=False)
+        if isinstance(inner, n.Is):
+            return self._compare2(
+                inner.left, inner.right, "!=" if inner.negated else "==", guards, rhs=True
+            )
+        if isinstance(inner, n.In):
+            left, kind = self.value2(inner.left, guards)
+            items = [_literal(i) for i in inner.items.items]
+            if any(_kind_of(v) != kind for v in items) or self._is_const(left):
+                raise _Maybe
+            word = "not in" if inner.negated else "in"
+            return self.leaf(f"({left} {word} {self.const(frozenset(items))})")
+        if isinstance(inner, n.Missing):
+            operand = inner.operand
+            while isinstance(operand, n.Paren):
+                operand = operand.inner
+            if not isinstance(operand, n.Name):
+                raise _Maybe
+            code, _ = self._name(operand.parts, presence=True)
+            if not code.startswith("f"):
+                raise _Maybe  # a segment or metric: its own unknowns
+            marker = self.leaf(f"({code} is {'not ' if inner.negated else ''}None)")
+            self.presence[marker] = (code, inner.negated)
+            return marker
+        if isinstance(inner, n.TextTest):
+            left, lk = self.value2(inner.left, guards)
+            right, rk = self.value2(inner.right, guards)
+            if lk != _STR or rk != _STR or self._is_const(left):
+                raise _Maybe
+            return self.leaf({
+                "contains": f"({right} in {left})",
+                "starts with": f"{left}.startswith({right})",
+                "ends with": f"{left}.endswith({right})",
+            }[inner.op])
+        if isinstance(inner, n.HasTag):
+            self.uses_tags = True
+            return self.leaf(f"({self.const(inner.tag.value)} in tags)")
+        raise _Maybe
+
+    def _compare2(
+        self, left_e: n.Expr, right_e: n.Expr, op: str, guards: dict[str, None], rhs: bool
+    ) -> str:
+        left, lk = self.value2(left_e, guards)
+        if rhs and isinstance(right_e, n.Name) and len(right_e.parts) == 1 and not self._known(
+            right_e.parts[0]
+        ):
+            right, rk = self.const(right_e.parts[0]), _STR
+        else:
+            right, rk = self.value2(right_e, guards)
+        if lk != rk or (self._is_const(left) and self._is_const(right)):
+            raise _Maybe  # unknown, or constants (left to the three-valued folding)
+        decimal = f"({left} {op} {right})"
+        if lk == _NUM and not rhs and self._has_arithmetic(left_e, right_e):
+            scaled = self._scaled_compare(left_e, right_e, op)
+            if scaled is not None:
+                return self.leaf(f"({scaled} if ints else {decimal})")
+        return self.leaf(decimal)
+
+    # -- arithmetic in integers
+    #
+    # Decimal arithmetic is slow next to int arithmetic (a Decimal multiply and compare
+    # cost ~10 int operations). `+`, `-` and `*` on decimals are exact as long as the
+    # result fits the context's precision, so with integer fields below 10**16 and the
+    # constants scaled to integers (`90% * seats >= active_users` is
+    # `9 * seats >= active_users * 10`), an expression whose every intermediate result
+    # has at most `_DIGITS` digits gives exactly what Decimal gives. `ints` (computed once
+    # per row) says the fields are such integers; otherwise the Decimal code runs.
+    # Division rounds in Decimal, so it always stays there.
+
+    def _has_arithmetic(self, *exprs: n.Expr) -> bool:
+        for e in exprs:
+            while isinstance(e, n.Paren):
+                e = e.inner
+            if isinstance(e, (n.Arith, n.Negate)):
+                return True
+            if isinstance(e, n.Name) and len(e.parts) == 1 and e.parts[0] in self.program.metrics:
+                return True
+        return False
+
+    def _scaled_compare(self, left_e: n.Expr, right_e: n.Expr, op: str) -> str | None:
+        before = dict(self.int_fields)
+        try:
+            left, ls, ld = self._scaled(left_e)
+            right, rs, rd = self._scaled(right_e)
+            scale = max(ls, rs)
+            if max(ld + scale - ls, rd + scale - rs) > _DIGITS:
+                raise _Maybe
+        except _Maybe:
+            self.int_fields = before
+            return None
+        if ls < scale:
+            left = f"({left} * {self.const(10 ** (scale - ls))})"
+        if rs < scale:
+            right = f"({right} * {self.const(10 ** (scale - rs))})"
+        return f"({left} {op} {right})"
+
+    def _scaled(self, e: n.Expr) -> tuple[str, int, int]:
+        """(code, scale, digits): the value is code / 10**scale, code an exact int."""
+        if isinstance(e, n.Paren):
+            return self._scaled(e.inner)
+        if isinstance(e, n.Number):
+            exponent = e.value.as_tuple().exponent
+            if not isinstance(exponent, int):
+                raise _Maybe
+            scale = max(0, -exponent)
+            number = int(e.value.scaleb(scale))
+            return self.const(number), scale, len(str(abs(number)))
+        if isinstance(e, n.Name):
+            p = self.program
+            name = e.parts[-1] if e.parts[0] == "account" and len(e.parts) == 2 else e.parts[0]
+            if len(e.parts) == 1 and p.field_kind(name) is None and name in p.metrics:
+                if name in self._inlining:
+                    raise NotFlat(f"'{name}' is defined in terms of itself")
+                self._inlining.append(name)
+                try:
+                    return self._scaled(p.metrics[name].value)
+                finally:
+                    self._inlining.pop()
+            code, kind = self._name(e.parts, presence=False)
+            if kind != _NUM:
+                raise _Maybe
+            self.int_fields[code] = None
+            return code, 0, _FIELD_DIGITS
+        if isinstance(e, n.Negate):
+            code, scale, digits = self._scaled(e.operand)
+            return f"(-{code})", scale, digits
+        if isinstance(e, n.Arith) and e.op in "+-*":
+            a, sa, da = self._scaled(e.left)
+            b, sb, db = self._scaled(e.right)
+            if e.op == "*":
+                return f"({a} * {b})", sa + sb, da + db
+            scale = max(sa, sb)
+            if sa < scale:
+                a, da = f"({a} * {self.const(10 ** (scale - sa))})", da + scale - sa
+            if sb < scale:
+                b, db = f"({b} * {self.const(10 ** (scale - sb))})", db + scale - sb
+            return f"({a} {e.op} {b})", scale, max(da, db) + 1
+        raise _Maybe
+
+    def value2(self, e: n.Expr, guards: dict[str, None]) -> tuple[str, str]:
+        """A value that is never None while the `guards` fields are present."""
+        if isinstance(e, n.Paren):
+            return self.value2(e.inner, guards)
+        if isinstance(e, n.Number):
+            return self._number(e.value), _NUM
+        if isinstance(e, n.String):
+            return self.const(e.value), _STR
+        if isinstance(e, n.Name):
+            head = e.parts[-1] if e.parts[0] == "account" and len(e.parts) == 2 else None
+            name = head or e.parts[0]
+            p = self.program
+            if len(e.parts) == 1 and p.field_kind(name) is None and (
+                name in p.segments or name in p.metrics
+            ):
+                if name in self._inlining:
+                    raise NotFlat(f"'{name}' is defined in terms of itself")
+                self._inlining.append(name)
+                try:
+                    if name in p.segments:
+                        return self.cond2(p.segments[name].condition, guards), _BOOL
+                    return self.value2(p.metrics[name].value, guards)
+                finally:
+                    self._inlining.pop()
+            code, kind = self._name(e.parts, presence=False)
+            guards[code] = None
+            return code, kind
+        if isinstance(e, n.Arith):
+            left, lk = self.value2(e.left, guards)
+            right, rk = self.value2(e.right, guards)
+            if lk != _NUM or rk != _NUM or (self._is_const(left) and self._is_const(right)):
+                raise _Maybe
+            if e.op == "/" and not (self._is_const(right) and self._const_value(right)[1] != 0):
+                raise _Maybe  # a field may be zero: unknown
+            left, right = self._as_decimal(left), self._as_decimal(right)
+            if not (self._is_const(left) or self._is_const(right)):
+                left = f"_D({left})"
+            return f"({left} {e.op} {right})", _NUM
+        if isinstance(e, n.Negate):
+            operand, kind = self.value2(e.operand, guards)
+            if kind != _NUM or self._is_const(operand):
+                raise _Maybe
+            return f"({self.const(_ZERO)} - {operand})", _NUM
+        raise _Maybe
+
     # -- the function
 
-    def source(self, results: list[str]) -> tuple[str, dict[str, object]]:
-        head = ["def _fast(row):", "    try:", "        get = row.get"]
+    def source(self, count: int) -> tuple[str, dict[str, object]]:
+        """The function: read and check the fields, then one of two blocks.
+
+            def _fast(row):
+                try:
+                    f0 = get(...)                      # each field once, type-checked
+                    if f0 is not None and ...:         # every field a rule reads present
+                        c0 = (f0 == '@k0')             # tests shared by rules, once
+                        return (c0 and (f1 >= '@k1'), ...)
+                    if f0 is not None and f1 is not None:   # per rule
+                        r0 = ...
+                    else:
+                        ... three-valued code ...
+                    return (r0, ...)
+                except _FALLBACK:                      # a value not of its field's type
+                    return _slow(row)
+        """
+        head = ["def _fast(row):", "try:", "    get = row.get"]
         for name, local in self.fields.items():
-            key = self.const(name)
-            kind = self.field_kinds[name]
-            head.append(f"        {local} = get({key})")
-            check = {_NUM: ("_NUM_OK", "_num"), _STR: ("_STR_OK", "_str"),
-                     _BOOL: ("_BOOL_OK", "_str")}.get(kind)
+            head.append(f"    {local} = get({self.const(name)})")
+            check = {_NUM: (_NUM_OK, "_num"), _STR: (_STR_OK, "_str"),
+                     _BOOL: (_BOOL_OK, "_str")}.get(self.field_kinds[name])
             if check is not None:
-                head.append(f"        if {local}.__class__ not in {check[0]}:")
-                head.append(f"            {local} = {check[1]}({local})")
+                head.append(f"    if {local}.__class__ not in {self.const(check[0])}:")
+                head.append(f"        {local} = {check[1]}({local})")
         if self.uses_tags:
-            head.append(f"        tags = get({self.const('tags')})")
-            head.append("        if tags is None:")
-            head.append("            tags = ()")
-        body = ["    " + line for line in self.lines]
-        names = ", ".join(results) + ("," if len(results) == 1 else "")
-        tail = [
-            f"        return ({names})",
-            "    except _FALLBACK:",
-            "        return _slow(row)",
-        ]
-        return "\n".join([*head, *body, *tail]) + "\n", dict(self.consts)
+            head.append(f"    tags = get({self.const('tags')})")
+            head.append("    if tags is None:")
+            head.append("        tags = ()")
+        if self.int_fields:
+            low, high = self.const(-(10**_FIELD_DIGITS)), self.const(10**_FIELD_DIGITS)
+            head.append("    ints = " + " and ".join(
+                f"{f}.__class__ in {self.const(frozenset({int}))} and {low} < {f} < {high}"
+                for f in self.int_fields))
+        guarded = set(self.full_guards)
+
+        shared = {m: f"c{k}" for k, m in enumerate(
+            m for m, uses in self.leaf_uses.items() if uses > 1)}
+        inline = {m: code for code, m in self.leaves.items()}
+
+        # In the full block a guarded field is present: `is missing` on it is constant.
+        known = {m: str(negated) for m, (local, negated) in self.presence.items()
+                 if local in guarded}
+        shared = {m: name for m, name in shared.items() if m not in known}
+
+        def resolve(text: str, names: Mapping[str, str]) -> str:
+            """Markers replaced by a name or a constant, else by the test's code (which
+            may hold markers of its own: a segment inlined in a comparison)."""
+            while "\x00" in text:
+                text = _MARKER.sub(lambda m: names.get(m[0]) or inline[m[0]], text)
+            return text
+
+        full_names = {**known, **shared}
+
+        def full_code(text: str) -> str:
+            return resolve(text, full_names)
+
+        def partial_code(text: str) -> str:
+            return resolve(text, {})
+
+        full: list[str] = []
+        if guarded:
+            full.append(f"if {' and '.join(f'{g} is not None' for g in self.full_guards)}:")
+            # Shared tests in the order they were made: inner ones before outer ones.
+            block = []
+            defined: dict[str, str] = dict(known)
+            for marker, name in shared.items():
+                block.append(f"{name} = {resolve(inline[marker], defined)}")
+                defined[marker] = name
+            block += self.full_lines
+            block.append("return (" + ", ".join(full_code(r) for r in self.full_results) + ",)")
+            full += ["    " + line for line in block]
+        partial = [partial_code(line) for line in self.partial_lines]
+        partial.append("return (" + "".join(f"r{k}, " for k in range(count)) + ")")
+        body = [*head, *["    " + line for line in [*full, *partial]]]
+        tail = ["except _FALLBACK:", "    return _slow(row)"]
+        lines = [body[0], *["    " + line for line in [*body[1:], *tail]]]
+        return "\n".join(lines) + "\n", dict(self.consts)
 
 
 def _build(source: str, consts: Mapping[str, object], slow: RowFn) -> RowFn:
@@ -641,9 +980,6 @@ def _build(source: str, consts: Mapping[str, object], slow: RowFn) -> RowFn:
     namespace: dict[str, Any] = {
         "__builtins__": {},
         "_D": Decimal,
-        "_NUM_OK": _NUM_OK,
-        "_STR_OK": _STR_OK,
-        "_BOOL_OK": _BOOL_OK,
         "_num": _num,
         "_str": _str,
         "_slow": slow,

@@ -184,9 +184,16 @@ def cells(field: str) -> st.SearchStrategy[Any]:
 
 @st.composite
 def rows(draw: st.DrawFn, foreign: bool = False) -> dict[str, Any]:
+    """A row; half of them have every field present (the fast block), with small ints."""
+    complete = draw(st.booleans())
     row: dict[str, Any] = {}
     for field in ALL_FIELDS:
-        if draw(st.booleans()):
+        if complete:
+            row[field] = draw(
+                st.integers(-1000, 300_000) if field in NUMBER_FIELDS
+                else cells(field).filter(lambda v: v is not None)
+            )
+        elif draw(st.booleans()):
             row[field] = draw(cells(field))
     if draw(st.booleans()):
         row["tags"] = draw(st.lists(st.sampled_from(["vip", "beta", "x"]), max_size=2))
@@ -273,6 +280,18 @@ def _truths(program: Any, text: str, row: dict[str, Any]) -> Any:
         ("plan", {"plan": "x"}, None),
         ('plan contains "株式"', {"plan": "Acme 株式会社"}, True),
         ("mrr = 1", {"mrr": "1"}, None),  # a text in a number field: the closures' answer
+        # integer arithmetic standing for Decimal: exact, and only where Decimal is exact
+        ("nps * 3 - seats * 2 = 7", {"nps": 5, "seats": 4}, True),
+        ("-nps < 0.5 * seats", {"nps": -3, "seats": 6}, False),
+        ("mrr * 1.05 > seats * 1.1", {"mrr": 11, "seats": 10}, True),
+        ("mrr * 1.05 > seats * 1.1", {"mrr": 10**16, "seats": 10**16}, False),
+        ("mrr * seats * health * nps > 5", {"mrr": 10**9, "seats": 10**9, "health": 10**9,
+                                            "nps": 10**9}, True),
+        # past 28 digits Decimal rounds both sides to the same number: integers must not
+        # answer (they would say False)
+        ("mrr * seats = mrr * seats + 1", {"mrr": 10**15 + 1, "seats": 10**15 + 3}, True),
+        ("mrr * seats * health = 1000000000000000000000000000000",
+         {"mrr": 10**10, "seats": 10**10, "health": 10**10}, True),
     ],
 )
 def test_examples(program: Any, text: str, row: dict[str, Any], expected: Any) -> None:
@@ -337,6 +356,19 @@ playbook "P"
     row = {"mrr": 150_000, "tier": "high-touch", "seats": 10}
     assert fast.evaluate(row) == (True, True)
     assert fast.true_keys(row) == [("P", "Big"), ("P", "Small")]
+
+
+def test_integer_arithmetic_is_used(program: Any) -> None:
+    fast = compile_fast(program, [parse_expression("nps >= 90% * seats")])
+    assert "ints" in fast.source
+    assert fast.evaluate({"nps": 63, "seats": 70}) == (True,)
+    assert fast.evaluate({"nps": 62, "seats": 70}) == (False,)
+    assert fast.evaluate({"nps": Decimal("63.0"), "seats": 70}) == (True,)  # Decimal code
+    assert fast.evaluate({"nps": 63.0, "seats": 70.0}) == (True,)  # floats: 63.0 is 63
+    # 90% * seats rounds in Decimal beyond 28 digits: the Decimal code answers, not ints
+    big = 10**27 + 1
+    want = fast.reference({"nps": big, "seats": big})
+    assert fast.evaluate({"nps": big, "seats": big}) == want
 
 
 def test_many_rules_one_function(program: Any) -> None:
