@@ -23,6 +23,8 @@ class Span:
     end_column: int
 
     def __str__(self) -> str:
+        if self.line < 1:
+            return self.file  # a whole file (unreadable, say): no position to give
         return f"{self.file}:{self.line}:{self.column}"
 
 
