@@ -50,15 +50,47 @@ class _Indenter(Indenter):
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
+    """Built once per process; the LALR tables are cached on disk between processes.
+
+    Building them takes ~0.1 s, a third of a cold `playbook check`; loading them ~0.01 s.
+    """
+    grammar = grammar_path().read_text(encoding="utf-8")
     return Lark(
-        grammar_path().read_text(encoding="utf-8"),
+        grammar,
         parser="lalr",
         lexer="contextual",
         postlex=_Indenter(),
         propagate_positions=True,
         maybe_placeholders=False,
-        cache=False,
+        cache=_cache_file(grammar),
     )
+
+
+def _cache_file(grammar: str) -> str | bool:
+    """A file in the user's cache directory, named by everything the tables depend on.
+
+    Lark checks its own hash of the grammar and options when it loads the file; the
+    name adds the postlexer's settings, which that hash leaves out. Not in the shared
+    temporary directory (Lark's default): the file is a pickle. False (no cache) when
+    the directory cannot be made.
+    """
+    import hashlib
+    import os
+    import sys
+
+    import lark
+
+    indenter = {k: v for k, v in vars(_Indenter).items()
+                if isinstance(v, (str, int, tuple, list)) and not k.startswith("__")}
+    key = f"{grammar}{sorted(indenter.items())!r}{lark.__version__}{sys.version_info[:2]}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "playbook-engine"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return str(folder / f"grammar-{digest}.lark")
 
 
 def parse(text: str, filename: str) -> tuple[n.File, list[Diagnostic]]:
