@@ -538,10 +538,20 @@ class _ToNodes(Transformer[Token, object]):
     """Builds frozen nodes; every node gets the span of the text it came from."""
 
     def __init__(self, filename: str) -> None:
-        super().__init__()
+        super().__init__(visit_tokens=False)  # no token callbacks: skip a lookup per token
         self.f = filename
         # A clause given twice (two `when` lines, two owners): reported, never dropped.
         self.repeated: list[Diagnostic] = []
+
+    def _call_userfunc(self, tree: Tree[Token], new_children: list[Any] | None = None) -> Any:
+        # Lark finds the method with getattr on every node, and `v_args` then builds a
+        # new wrapper (functools.update_wrapper) each time: a third of the transform.
+        # The plain functions are looked up once (_METHODS, below the class) instead.
+        children = new_children if new_children is not None else tree.children
+        method = _METHODS.get(tree.data)
+        if method is None:
+            return Tree(tree.data, children, tree.meta)  # Transformer.__default__
+        return method(self, tree.meta, children)
 
     def _keep_first(self, found: dict[str, object], key: str, value: object) -> None:
         if key not in found:
@@ -983,6 +993,14 @@ class _ToNodes(Transformer[Token, object]):
 
     def string(self, meta: Meta, args: list[Token]) -> n.String:
         return self._str(args[0])
+
+
+# Rule name -> the plain function `v_args` wrapped (functools.wraps keeps `__wrapped__`).
+_METHODS: dict[str, Any] = {
+    name: member.__wrapped__
+    for name, member in vars(_ToNodes).items()
+    if not name.startswith("_") and hasattr(member, "visit_wrapper")
+}
 
 
 @dataclass(frozen=True)
