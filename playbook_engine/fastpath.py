@@ -148,7 +148,9 @@ class FastRules:
         return [k for k, t in zip(self.keys, self.evaluate(row), strict=True) if t is True]
 
     @classmethod
-    def from_program(cls, program: Program, include_paused: bool = False) -> FastRules:
+    def from_program(
+        cls, program: Program, include_paused: bool = False, *, decimal_rows: bool = False
+    ) -> FastRules:
         """Every flat state rule's `when`, keyed (playbook, rule); the rest in `skipped`."""
         keys: list[Any] = []
         conditions: list[n.Expr] = []
@@ -166,7 +168,7 @@ class FastRules:
                 continue
             keys.append(key)
             conditions.append(rule.when)
-        fast = compile_fast(program, conditions, keys)
+        fast = compile_fast(program, conditions, keys, decimal_rows=decimal_rows)
         fast.skipped = skipped
         return fast
 
@@ -185,10 +187,20 @@ def flat_reason(program: Program, expr: n.Expr) -> str | None:
 
 
 def compile_fast(
-    program: Program, conditions: Sequence[n.Expr], keys: Sequence[Any] | None = None
+    program: Program,
+    conditions: Sequence[n.Expr],
+    keys: Sequence[Any] | None = None,
+    *,
+    decimal_rows: bool = False,
 ) -> FastRules:
-    """Compile `conditions` into one function of a row (NotFlat if one is not flat)."""
-    gen = _Gen(program)
+    """Compile `conditions` into one function of a row (NotFlat if one is not flat).
+
+    `decimal_rows` says the rows' numbers are mostly `Decimal` (accounts from fixtures
+    or `facts`), not `int` or `float` (tables, JSON): whole-number constants are then
+    kept as Decimal, which a Decimal compares with twice as fast as with an int. The
+    answers are the same either way.
+    """
+    gen = _Gen(program, decimal_rows)
     for number, expr in enumerate(conditions):
         gen.rule(expr, number)
     reference = _reference(program, conditions)
@@ -241,8 +253,9 @@ def row_account(row: Mapping[str, Any], at: datetime = _AT) -> Account:
 class _Gen:
     """Emits straight-line Python for conditions; every value is a local or a placeholder."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, decimal_rows: bool = False) -> None:
         self.program = program
+        self.decimal_rows = decimal_rows
         self.fields: dict[str, str] = {}  # field name -> local name
         self.field_kinds: dict[str, str] = {}  # field name -> _NUM / _STR / _BOOL / _ANY
         self.consts: dict[str, object] = {}  # placeholder -> value
@@ -443,7 +456,7 @@ class _Gen:
     def _number(self, value: Decimal | None) -> str:
         if value is None:
             return _NONE_CODE
-        if value.is_finite() and value == value.to_integral_value():
+        if not self.decimal_rows and value.is_finite() and value == value.to_integral_value():
             return self.const(int(value))  # exact, and int against int is the fastest
         return self.const(value)
 

@@ -190,7 +190,8 @@ def rows(draw: st.DrawFn, foreign: bool = False) -> dict[str, Any]:
     for field in ALL_FIELDS:
         if complete:
             row[field] = draw(
-                st.integers(-1000, 300_000) if field in NUMBER_FIELDS
+                st.one_of(st.integers(-1000, 300_000), st.integers(-1000, 300_000).map(Decimal))
+                if field in NUMBER_FIELDS
                 else cells(field).filter(lambda v: v is not None)
             )
         elif draw(st.booleans()):
@@ -212,10 +213,13 @@ def _same(fast: tuple[Any, ...], slow: tuple[Any, ...]) -> bool:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(texts=st.lists(conditions(), min_size=1, max_size=6), data=st.data())
-def test_same_truth_as_closures(program: Any, texts: list[str], data: st.DataObject) -> None:
+@given(texts=st.lists(conditions(), min_size=1, max_size=6), decimal_rows=st.booleans(),
+       data=st.data())
+def test_same_truth_as_closures(
+    program: Any, texts: list[str], decimal_rows: bool, data: st.DataObject
+) -> None:
     exprs = [parse_expression(t) for t in texts]
-    fast = compile_fast(program, exprs)
+    fast = compile_fast(program, exprs, decimal_rows=decimal_rows)
     for _ in range(8):
         row = data.draw(rows())
         got = fast.evaluate(row)
