@@ -15,8 +15,7 @@ and `.jsonl`/`.ndjson`, where each line is one account and the first line may be
 header object `{"now": ..., "timezone": ...}` (a first line without an `id` key and with
 `now` or `timezone`).
 
-Times: a date without a time is midnight in the fixture's `timezone`; without one, in
-the offset its `now` is written with (`now: 2026-03-15T09:00:00+09:00`); else in the
+Times: a date without a time is midnight in the fixture's `timezone`, else in the
 engine's (`default_tz`). `Account.as_of` is the fixture's `now`. When the fixture has
 no `now`, `as_of` is, in this order: the `fallback_now` the caller passes (the CLI's
 `--at`), the latest moment in the data (the last event, history entry or firing: the
@@ -57,7 +56,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -1044,11 +1043,6 @@ class _Builder:
         doc = data if isinstance(data, dict) else {}
         self._set_zone(doc.get("timezone"))
         now = self._now(doc.get("now"))
-        if doc.get("timezone") is None and now is not None and now.tzinfo is not self._zone:
-            # No `timezone:` but `now` carries an offset: that offset is the fixture's
-            # zone, so `signed_at: 2026-02-20` is midnight where the author lives.
-            self._set_zone(_offset_name(now))
-            now = self._now(doc.get("now"))
         self._as_of = now or fallback_now or self._as_of
         raw_accounts = doc.get("accounts")
         accounts = self._accounts(raw_accounts if isinstance(raw_accounts, list) else [])
@@ -1463,13 +1457,6 @@ def _plain_text(value: object) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     return None
-
-
-def _offset_name(moment: datetime) -> str:
-    offset = moment.utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _latest_moment(accounts: list[facts.Account]) -> datetime | None:

@@ -869,11 +869,3 @@ def test_accounts_hold_dates_as_aware_datetimes() -> None:
     assert isinstance(signed, datetime)
     assert signed.utcoffset() == timedelta(hours=9)
     assert signed.date() == date(2026, 2, 20)
-
-
-def test_without_a_timezone_the_offset_of_now_sets_the_fixtures_zone() -> None:
-    text = "now: 2026-03-15T09:00:00+09:00\naccounts:\n  - {id: acme, signed_at: 2026-02-20}\n"
-    fixture = parse_fixture_text(text, "f.yaml", None, "UTC")
-    signed = fixture.accounts[0].fields["signed_at"]
-    assert signed.utcoffset() == timedelta(hours=9)
-    assert (signed.year, signed.month, signed.day, signed.hour) == (2026, 2, 20, 0)
