@@ -32,10 +32,18 @@ typed rows take the fast lane.
 
 **Exactness.** Numbers compare exactly, as decimals: `90% * 70` is 63. Constants are
 folded at compile time with `logic.arith` itself; whole-number constants become `int`
-(comparing an `int` or `Decimal` with an `int` is exact in Python), others stay
-`Decimal`. Arithmetic on fields is done in `Decimal` in the thread's decimal context, as
-`logic.arith` does; division by zero is unknown; any other decimal trouble sends the row
-to the closures.
+(comparing an `int` or `Decimal` with an `int` is exact in Python; `decimal_rows=True`
+keeps them `Decimal`, faster against Decimal values), others stay `Decimal`. Arithmetic
+on fields is done in `Decimal` in the thread's decimal context, as `logic.arith` does,
+except where integers give the same number: `+ - *` on integer fields below 10**16 with
+results under 28 digits (`90% * seats >= active` is `9 * seats >= active * 10`). Division
+by zero is unknown; any other decimal trouble sends the row to the closures.
+
+**Shape of the function** (`FastRules.source` shows it): each field read once and
+type-checked; then, when every field the rules compare is present — the common case —
+one block where each rule is a plain Python expression (`and`/`or` on bools, tests that
+several rules share computed once) returned as a tuple; otherwise each rule under its
+own "fields present" test, falling back to the three-valued code written out inline.
 
 **Safety.** The generated source never contains anything a playbook author wrote: local
 names are generated (`f0`, `t3`, `r12`), and every constant, field name included, is a
@@ -1050,9 +1058,3 @@ def _describe(e: n.Expr) -> str:
         "ListValue": "a list",
     }
     return words.get(type(e).__name__, type(e).__name__)
-
-
-def explain_source(fast: FastRules) -> Iterable[str]:  # pragma: no cover - debugging aid
-    """The generated source with line numbers, for reading."""
-    for number, line in enumerate(fast.source.splitlines(), start=1):
-        yield f"{number:4} {line}"
