@@ -43,7 +43,7 @@ from pathlib import Path
 
 from . import nodes as n
 from .errors import PlaybookError, render_all
-from .parse import parse
+from .parse import code_of, parse
 
 INDENT = "  "
 MAX_WIDTH = 100
@@ -434,7 +434,7 @@ class _Writer:
     def _code(self, number: int) -> str:
         if not 1 <= number <= len(self.source_lines):
             return ""
-        return _strip_comment(self.source_lines[number - 1]).strip()
+        return code_of(self.source_lines[number - 1]).strip()
 
     def _blank(self, number: int) -> bool:
         return 1 <= number <= len(self.source_lines) and not self.source_lines[number - 1].strip()
@@ -685,24 +685,6 @@ class _Writer:
         if (comment.line, comment.column) in self.keep_column:
             gap = max(gap, comment.column - 1 - len(code))
         return " " * gap + comment.text
-
-
-def _strip_comment(line: str) -> str:
-    """The code of a line: everything before a `#` that is not inside a string."""
-    in_string = escaped = False
-    for col, ch in enumerate(line):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "#":
-            return line[:col]
-    return line
 
 
 def iter_playbook_files(directory: Path) -> Iterator[Path]:

@@ -202,25 +202,31 @@ def _tabs(source: str, filename: str) -> Iterator[Diagnostic]:
             yield error("a tab in the indentation; indent with spaces", span, "syntax")
 
 
+def comment_start(line: str) -> int | None:
+    """Where a line's `#` comment starts, or None (a `#` inside a string starts none)."""
+    in_string = escaped = False
+    for col, ch in enumerate(line):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "#":
+            return col
+    return None
+
+
 def _comments(source: str) -> Iterator[n.Comment]:
     """Every `#` comment outside a string, for the formatter to keep."""
     for number, line in enumerate(source.split("\n"), start=1):
-        in_string = False
-        escaped = False
-        for col, ch in enumerate(line):
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch == "#":
-                trailing = bool(line[:col].strip())
-                yield n.Comment(line[col:].rstrip(), number, col + 1, trailing)
-                break
+        col = comment_start(line)
+        if col is not None:
+            trailing = bool(line[:col].strip())
+            yield n.Comment(line[col:].rstrip(), number, col + 1, trailing)
 
 
 # ---------------------------------------------------------------- errors in plain words
@@ -403,29 +409,17 @@ def _token_position(token: Token, source: str) -> tuple[int, int]:
         if token.type == "$END":
             # The last line with code on it (blocks are padded with blank lines).
             line = max(
-                [k for k, text in enumerate(lines, start=1) if _code_of(text).strip()] or [1]
+                [k for k, text in enumerate(lines, start=1) if code_of(text).strip()] or [1]
             )
         text = lines[line - 1] if line - 1 < len(lines) else ""
-        column = len(_code_of(text).rstrip()) + 1
+        column = len(code_of(text).rstrip()) + 1
     return line, column
 
 
-def _code_of(line: str) -> str:
-    """A line without its comment (a `#` inside a string does not start one)."""
-    in_string = escaped = False
-    for col, ch in enumerate(line):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "#":
-            return line[:col]
-    return line
+def code_of(line: str) -> str:
+    """A line without its comment."""
+    col = comment_start(line)
+    return line if col is None else line[:col]
 
 
 def _starts_line(token: Token, source: str) -> bool:
@@ -457,7 +451,7 @@ def _unclosed_bracket(source: str, exc: UnexpectedInput) -> tuple[int, int, str]
     # The whole source: a bracket closed after the error is not the problem.
     for number, text in enumerate(source.split("\n"), start=1):
         in_string = escaped = False
-        for col, ch in enumerate(_code_of(text), start=1):
+        for col, ch in enumerate(code_of(text), start=1):
             if in_string:
                 if escaped:
                     escaped = False
