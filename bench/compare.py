@@ -11,8 +11,9 @@ the same set of (account, rule) pairs true; the run stops with an error otherwis
 Engines
     fastpath     playbook_engine.fastpath: the rules compiled into one Python function
     bulk         the columnar path (bulk_plan.Planner): every rule a polars expression
-                 over one table of all accounts; a cell the plan leaves undecided
-                 (floats too close to call) is decided exactly, per account
+                 over one table of all accounts (Float64 numbers with error bounds); a
+                 cell the plan leaves undecided is decided exactly per account (here
+                 by the fastpath; bulk.py's own pass uses the Evaluator)
     closures     compile.py's closures, one `Account` per row (the per-account engine)
     python       plain Python: one lambda per rule, written as a developer would
     zen          GoRules ZEN (zen-engine): one compiled expression giving the 20 truths
@@ -412,10 +413,10 @@ def engine_bulk(program: Any, conditions: list[n.Expr], rows: list[dict[str, Any
             rows_u = out.select(pl.arg_where(pl.col(name))).to_series().to_list()
             if rows_u:
                 undecided[int(name[1:])] = rows_u
-    if undecided:  # decided exactly, as the bulk path's per-account pass does
-        fast = compile_fast(program, conditions)
+    if undecided:  # decided exactly per account, as the bulk path's last pass does
+        fast = compile_fast(program, conditions)  # (exact, and faster than the closures)
         for i, where in undecided.items():
-            fixes = [fast.reference(rows[k])[i] is True for k in where]
+            fixes = [fast.evaluate(rows[k])[i] is True for k in where]
             column = out.get_column(f"t{i}").scatter(where, fixes)
             out = out.with_columns(column)
     seconds = time.perf_counter() - begin

@@ -1,10 +1,11 @@
 """Per-account evaluation throughput and latency (issue 3).
 
-    .venv/bin/python bench/evaluate_bench.py [--accounts 100000] [--dir playbooks/examples]
-        [--repeat 20000] [--profile] [--json FILE]
+    .venv/bin/python bench/evaluate_bench.py [--accounts 100000] [--events 10]
+        [--dir playbooks/examples] [--repeat 20000] [--profile] [--json FILE]
 
-1. Throughput: generated accounts (`bench/generate.py` when it provides them, else
-   `bench/accounts.py`) evaluated one by one through `Evaluator.evaluate` (what
+1. Throughput: generated accounts (`bench/generate.py`, written as a JSON Lines fixture
+   and loaded as `playbook dry-run` loads one; `bench/accounts.py` when generate.py is
+   absent) evaluated one by one through `Evaluator.evaluate` (what
    `Engine.evaluate` calls) against the example playbooks — every rule, firing
    semantics, actions rendered — in one process. Accounts/s and rule evaluations/s.
 2. Latency of one account against 100 rules, with `time.perf_counter_ns` around each call,
@@ -27,6 +28,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -59,26 +61,34 @@ def playbook_dir(given: Path | None) -> Path:
     return flat.SPEC
 
 
-def make_accounts(program: Program, count: int, seed: int) -> tuple[list[Account], str]:
+def make_accounts(
+    engine: Engine, count: int, seed: int, events: int
+) -> tuple[list[Account], datetime, str]:
+    """Accounts from bench/generate.py (a JSON Lines fixture, loaded as `playbook dry-run`
+    loads it), else from bench/accounts.py; and the moment to evaluate them at."""
     try:
-        import generate  # type: ignore[import-not-found]
+        from generate import write_fixture
+    except ImportError:
+        made = AccountMaker(engine.program, AT, seed).make(count)
+        return made, AT, "bench/accounts.py"
+    with tempfile.TemporaryDirectory(prefix="evaluate-bench-") as tmp:
+        path = write_fixture(Path(tmp) / "accounts.jsonl", engine, count, events, seed)
+        fixture = engine.load_fixture(path)
+    assert fixture.as_of is not None
+    origin = f"bench/generate.py, {events} events each, seed {seed}"
+    return list(fixture.accounts), fixture.as_of, origin
 
-        make = generate.accounts
-    except (ImportError, AttributeError):
-        return AccountMaker(program, AT, seed).make(count), "bench/accounts.py"
-    return list(make(program, count, seed=seed, at=AT)), "bench/generate.py"
 
-
-def throughput(evaluator: Evaluator, accounts: Sequence[Account]) -> dict[str, Any]:
+def throughput(evaluator: Evaluator, accounts: Sequence[Account], at: datetime) -> dict[str, Any]:
     warm = accounts[: min(200, len(accounts))]
     for account in warm:
-        evaluator.evaluate(account, AT)
+        evaluator.evaluate(account, at)
     fired = actions = outcomes = 0
     gc.collect()
     begin = time.perf_counter()
     cpu = time.process_time()
     for account in accounts:
-        found = evaluator.evaluate(account, AT)
+        found = evaluator.evaluate(account, at)
         outcomes += len(found)
         for outcome in found:
             if outcome.fired:
@@ -148,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="playbook directory (default: the examples)")
     parser.add_argument("--repeat", type=int, default=20_000, help="calls per latency figure")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--events", type=int, default=10, help="events per account")
     parser.add_argument("--profile", action="store_true", help="profile 2,000 accounts")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -155,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     directory = playbook_dir(args.dir)
     engine = Engine.load(directory)
     engine.raise_for_errors()
-    evaluator = engine.evaluator(AT.tzinfo)
     begin = time.perf_counter()
-    accounts, origin = make_accounts(engine.program, args.accounts, args.seed)
+    accounts, at, origin = make_accounts(engine, args.accounts, args.seed, args.events)
     made = time.perf_counter() - begin
+    evaluator = engine.evaluator(at.tzinfo)
     print(f"evaluate_bench: {len(accounts):,} accounts ({origin}, made in {made:.1f}s), "
           f"{directory} ({len(evaluator.rules)} rules), load average "
           f"{os.getloadavg()[0]:.2f}", flush=True)
@@ -169,12 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         profiler = Profiler(interval=0.0005)
         profiler.start()
         for account in accounts[:2000]:
-            evaluator.evaluate(account, AT)
+            evaluator.evaluate(account, at)
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False), file=sys.stderr)
 
     figures: dict[str, Any] = {"directory": str(directory), "origin": origin}
-    figures["throughput"] = t = throughput(evaluator, accounts)
+    figures["throughput"] = t = throughput(evaluator, accounts, at)
     print(f"  throughput   {t['accounts_per_s']:>10,.0f} accounts/s "
           f"{t['rule_evaluations_per_s']:>12,.0f} rule evaluations/s  "
           f"({t['seconds']:.1f}s for {t['accounts']:,} accounts x {t['rules']} rules; "
@@ -185,13 +196,13 @@ def main(argv: list[str] | None = None) -> int:
                          evaluator.settings, engine.sources)
     flat_engine = Engine.from_sources(flat.program_sources(flat.rules(100)))
     flat_engine.raise_for_errors()
-    flat_evaluator = flat_engine.evaluator(AT.tzinfo)
+    flat_evaluator = flat_engine.evaluator(at.tzinfo)
     conditions = [r.when for r in flat_engine.program.playbooks[0].rules if r.when is not None]
     fast = compile_fast(flat_engine.program, conditions, decimal_rows=True)  # facts: Decimal
     rows = flat_rows(sample)
     cases: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
-        ("examples x100", lambda a: examples.evaluate(a, AT), list(sample)),
-        ("flat x100", lambda a: flat_evaluator.evaluate(a, AT), list(sample)),
+        ("examples x100", lambda a: examples.evaluate(a, at), list(sample)),
+        ("flat x100", lambda a: flat_evaluator.evaluate(a, at), list(sample)),
         ("fastpath x100", fast.evaluate, rows),
     ]
     figures["latency"] = {}

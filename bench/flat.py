@@ -4,9 +4,10 @@ The schema is the example playbooks' (`playbooks/examples/schema.playbook`); the
 read only the account's own attributes (tier, stage, plan, locale, industry, mrr, seats,
 health, nps), which is what every engine in `compare.py` can express.
 
-Rows come from `bench/generate.py` when it provides accounts (see `rows()`), else from
-the seeded generator here: plain dicts, numbers as `int`, a missing value as None (the
-key is always there, so that CEL, which has no "absent" for a variable, sees null).
+Rows come from `bench/generate.py` (its accounts, without events), else from the seeded
+generator here: plain dicts, whole numbers as `int` and others as `float` (as JSON has
+them), a missing value as None (the key is always there, so that CEL, which has no
+"absent" for a variable, sees null).
 """
 
 from __future__ import annotations
@@ -142,13 +143,24 @@ def generated_rows(count: int, seed: int = 42) -> Iterator[dict[str, Any]]:
 
 
 def rows(count: int, seed: int = 42) -> tuple[list[dict[str, Any]], str]:
-    """`count` flat rows and where they came from (bench/generate.py, else this module)."""
+    """`count` flat rows and where they came from: bench/generate.py's accounts (without
+    events) for the example schema when it is there, else `generated_rows`."""
     try:
-        from generate import flat_rows  # type: ignore[attr-defined]
+        import orjson
+        from generate import generate_batches
     except ImportError:
         return list(generated_rows(count, seed)), "bench/flat.py generated_rows"
-    found = [{k: row.get(k) for k in FIELDS} for row in flat_rows(count, seed)]
-    return [_plain(r) for r in found], "bench/generate.py flat_rows"
+    from playbook_engine.engine import Engine
+
+    schema_dir = EXAMPLES if (EXAMPLES / "schema.playbook").is_file() else SPEC
+    schema = (schema_dir / "schema.playbook").read_text(encoding="utf-8")
+    engine = Engine.from_sources({"schema.playbook": schema})
+    out: list[dict[str, Any]] = []
+    for batch in generate_batches(engine, count, 0, seed):
+        for text in batch:
+            account = orjson.loads(text)
+            out.append(_plain({k: account.get(k) for k in FIELDS}))
+    return out, f"bench/generate.py (seed {seed}, {schema_dir.name} schema)"
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

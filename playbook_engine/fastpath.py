@@ -98,11 +98,25 @@ class _Foreign(Exception):
 
 
 def _num(value: object) -> object:
-    """A number field's value that is not an `int`, `Decimal` or None."""
+    """A number field's value that is not an `int`, `Decimal` or None, for arithmetic."""
     if value.__class__ is float:
         if value.is_integer() and -_EXACT < value < _EXACT:
             return int(value)  # 63.0 is 63, exactly
         return Decimal(repr(value))  # the decimal it prints as, as logic.to_number
+    raise _Foreign
+
+
+def _num_compared(value: object) -> object:
+    """The same for a field that is only compared: a float whose binary value is the
+    decimal it prints as (49.5, 0.25: sixteenths below 2**30) stays a float, since
+    Python compares floats with ints and Decimals exactly, and hashes equal numbers
+    alike (`in`)."""
+    if value.__class__ is float:
+        if value.is_integer() and -_EXACT < value < _EXACT:
+            return int(value)
+        if (value * 16.0).is_integer() and -_SIXTEENTHS < value < _SIXTEENTHS:
+            return value
+        return Decimal(repr(value))
     raise _Foreign
 
 
@@ -115,6 +129,9 @@ _FIELD_DIGITS = 16
 
 # Whole floats below 2**53 are exact integers; beyond, repr and the binary value differ.
 _EXACT = 2.0**53
+# Sixteenths below 2**30 print as their exact value (at most 14 significant digits, while
+# the next float is 2**-22 away): Decimal(repr(x)) == x.
+_SIXTEENTHS = 2.0**30
 
 
 def _str(value: object) -> object:
@@ -280,6 +297,7 @@ class _Gen:
         self.leaf_uses: dict[str, int] = {}
         self.presence: dict[str, tuple[str, bool]] = {}  # marker -> (local, `is present`)
         self.int_fields: dict[str, None] = {}  # locals read by integer arithmetic
+        self.arith_fields: set[str] = set()  # number fields arithmetic reads: no floats
         self.temps = 0
         self.uses_tags = False
         self._inlining: list[str] = []
@@ -516,6 +534,7 @@ class _Gen:
             return _NONE_CODE, _NUM
         if e.op == "/" and self._is_const(right) and self._const_value(right)[1] == 0:
             return _NONE_CODE, _NUM  # dividing by zero has no answer
+        self._arithmetic(left, right)
         # logic.arith computes in Decimal, in the current context: a Decimal constant on
         # either side makes it so; two fields (maybe both int) get the left one converted.
         left, right = self._as_decimal(left), self._as_decimal(right)
@@ -542,7 +561,13 @@ class _Gen:
             return folded[0], _NUM
         if kind != _NUM or operand == _NONE_CODE:
             return _NONE_CODE, _NUM
+        self._arithmetic(operand)
         return self._let(f"None if {operand} is None else {zero} - {operand}"), _NUM
+
+    def _arithmetic(self, *codes: str) -> None:
+        """Fields read by Decimal arithmetic get no float (Decimal refuses to mix)."""
+        locals_ = set(self.fields.values())
+        self.arith_fields.update(c for c in codes if c in locals_)
 
     def _v_Compare(self, e: n.Compare) -> tuple[str, str]:
         left, lk = self.value(e.left)
@@ -899,6 +924,7 @@ class _Gen:
                 raise _Maybe
             if e.op == "/" and not (self._is_const(right) and self._const_value(right)[1] != 0):
                 raise _Maybe  # a field may be zero: unknown
+            self._arithmetic(left, right)
             left, right = self._as_decimal(left), self._as_decimal(right)
             if not (self._is_const(left) or self._is_const(right)):
                 left = f"_D({left})"
@@ -907,6 +933,7 @@ class _Gen:
             operand, kind = self.value2(e.operand, guards)
             if kind != _NUM or self._is_const(operand):
                 raise _Maybe
+            self._arithmetic(operand)
             return f"({self.const(_ZERO)} - {operand})", _NUM
         raise _Maybe
 
@@ -932,7 +959,8 @@ class _Gen:
         head = ["def _fast(row):", "try:", "    get = row.get"]
         for name, local in self.fields.items():
             head.append(f"    {local} = get({self.const(name)})")
-            check = {_NUM: (_NUM_OK, "_num"), _STR: (_STR_OK, "_str"),
+            number = "_num" if local in self.arith_fields else "_num_compared"
+            check = {_NUM: (_NUM_OK, number), _STR: (_STR_OK, "_str"),
                      _BOOL: (_BOOL_OK, "_str")}.get(self.field_kinds[name])
             if check is not None:
                 head.append(f"    if {local}.__class__ not in {self.const(check[0])}:")
@@ -1002,6 +1030,7 @@ def _build(source: str, consts: Mapping[str, object], slow: RowFn) -> RowFn:
         "__builtins__": {},
         "_D": Decimal,
         "_num": _num,
+        "_num_compared": _num_compared,
         "_str": _str,
         "_slow": slow,
         "_FALLBACK": (_Foreign, ArithmeticError, TypeError),

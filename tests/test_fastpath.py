@@ -162,7 +162,8 @@ def number_cells() -> st.SearchStrategy[Any]:
         st.decimals(min_value=-10**6, max_value=10**6, places=3, allow_nan=False),
         st.sampled_from([Decimal("63.0"), Decimal("0.3"), Decimal("-0"), Decimal("1E+2")]),
         st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
-        st.sampled_from([0.1, 0.3, 63.0, 0.9 * 70]),
+        st.sampled_from([0.1, 0.3, 63.0, 0.9 * 70, 49.5, 0.25, -7.0625, 2.0**30 + 0.5]),
+        st.integers(-4000, 4000).map(lambda k: k / 16),
     )
 
 
@@ -267,6 +268,9 @@ def _truths(program: Any, text: str, row: dict[str, Any]) -> Any:
         ("90% * 70 = 63", {}, True),
         ("mrr = 0.3", {"mrr": 0.3}, True),  # a float is the decimal it prints as
         ("mrr > 0.1", {"mrr": 0.1}, False),
+        ("mrr < 49.5", {"mrr": 49.5}, False),  # kept a float: compared exactly
+        ("mrr in [49.5, 3]", {"mrr": 49.5}, True),
+        ("mrr * 2 = 99", {"mrr": 49.5}, True),  # arithmetic: converted to Decimal
         ("mrr / seats > 1", {"mrr": 5, "seats": 0}, None),
         ("per-seat >= 2.5", {"mrr": 5, "seats": 2}, True),
         ("tier is high-touch and mrr >= 100000", {"tier": "high-touch"}, None),
