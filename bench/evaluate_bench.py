@@ -8,6 +8,8 @@
    absent) evaluated one by one through `Evaluator.evaluate` (what
    `Engine.evaluate` calls) against the example playbooks — every rule, firing
    semantics, actions rendered — in one process. Accounts/s and rule evaluations/s.
+   Then the same fixture through the bulk path (`bulk.evaluate_bulk` on
+   `bulk.load_frames`), which must fire the same rules for the same accounts.
 2. Latency of one account against 100 rules, with `time.perf_counter_ns` around each call,
    p50 and p99 over `--repeat` calls:
      - examples x100   the example rules, repeated (renamed) up to 100 rules,
@@ -26,6 +28,7 @@ import dataclasses
 import gc
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -62,21 +65,21 @@ def playbook_dir(given: Path | None) -> Path:
 
 
 def make_accounts(
-    engine: Engine, count: int, seed: int, events: int
-) -> tuple[list[Account], datetime, str]:
-    """Accounts from bench/generate.py (a JSON Lines fixture, loaded as `playbook dry-run`
-    loads it), else from bench/accounts.py; and the moment to evaluate them at."""
+    engine: Engine, count: int, seed: int, events: int, folder: Path
+) -> tuple[list[Account], datetime, str, Path | None]:
+    """Accounts from bench/generate.py (a JSON Lines fixture in `folder`, loaded as
+    `playbook dry-run` loads it), else from bench/accounts.py; the moment to evaluate
+    them at; and the fixture file (for the bulk path), if there is one."""
     try:
         from generate import write_fixture
     except ImportError:
         made = AccountMaker(engine.program, AT, seed).make(count)
-        return made, AT, "bench/accounts.py"
-    with tempfile.TemporaryDirectory(prefix="evaluate-bench-") as tmp:
-        path = write_fixture(Path(tmp) / "accounts.jsonl", engine, count, events, seed)
-        fixture = engine.load_fixture(path)
+        return made, AT, "bench/accounts.py", None
+    path = write_fixture(folder / "accounts.jsonl", engine, count, events, seed)
+    fixture = engine.load_fixture(path)
     assert fixture.as_of is not None
     origin = f"bench/generate.py, {events} events each, seed {seed}"
-    return list(fixture.accounts), fixture.as_of, origin
+    return list(fixture.accounts), fixture.as_of, origin, path
 
 
 def throughput(evaluator: Evaluator, accounts: Sequence[Account], at: datetime) -> dict[str, Any]:
@@ -84,6 +87,7 @@ def throughput(evaluator: Evaluator, accounts: Sequence[Account], at: datetime) 
     for account in warm:
         evaluator.evaluate(account, at)
     fired = actions = outcomes = 0
+    keys: set[tuple[Any, ...]] = set()
     gc.collect()
     begin = time.perf_counter()
     cpu = time.process_time()
@@ -94,14 +98,54 @@ def throughput(evaluator: Evaluator, accounts: Sequence[Account], at: datetime) 
             if outcome.fired:
                 fired += 1
                 actions += len(outcome.actions)
+                keys.add(_key(outcome))
     seconds = time.perf_counter() - begin
     cpu = time.process_time() - cpu
+    FIRED["per-account"] = keys
     rules = len(evaluator.rules)
     return {
         "accounts": len(accounts), "rules": rules, "seconds": seconds, "cpu_seconds": cpu,
         "accounts_per_s": len(accounts) / seconds,
         "rule_evaluations_per_s": len(accounts) * rules / seconds,
         "outcomes": outcomes, "fired": fired, "actions": actions,
+    }
+
+
+FIRED: dict[str, set[tuple[Any, ...]]] = {}
+
+
+def _key(outcome: Any) -> tuple[Any, ...]:
+    return (outcome.account, outcome.playbook, outcome.rule, outcome.event_at,
+            len(outcome.actions))
+
+
+def bulk(engine: Engine, path: Path, at: datetime, count: int) -> dict[str, Any]:
+    """The same fixture (its first `count` accounts) through the columnar bulk path
+    (playbook_engine.bulk), end to end: the same firings must come out."""
+    from playbook_engine.bulk import BulkStats, evaluate_bulk, load_frames
+
+    with path.open(encoding="utf-8") as source:
+        head = [next(source) for _ in range(count + 1)]  # JSON Lines: a header, then accounts
+    path = path.with_name("bulk.jsonl")
+    path.write_text("".join(head), encoding="utf-8")
+    gc.collect()
+    begin = time.perf_counter()
+    frames = load_frames(path, engine)
+    loaded = time.perf_counter() - begin
+    stats = BulkStats()
+    begin = time.perf_counter()
+    evaluation = evaluate_bulk(engine, frames, at, stats=stats, progress=False)
+    seconds = time.perf_counter() - begin
+    keys = {_key(o) for o in evaluation.outcomes if o.fired}
+    ids = set(frames.account_ids)
+    same = keys == {k for k in FIRED.get("per-account", set()) if k[0] in ids}
+    return {
+        "accounts": stats.accounts, "rules": stats.rules, "seconds": seconds,
+        "load_seconds": loaded, "accounts_per_s": stats.accounts / seconds,
+        "rule_evaluations_per_s": stats.accounts * stats.rules / seconds,
+        "phases": stats.phases, "candidates": stats.candidates,
+        "per_account": stats.per_account, "fired": len(keys), "same_firings": same,
+        "fallback": stats.fallback,
     }
 
 
@@ -159,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20_000, help="calls per latency figure")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--events", type=int, default=10, help="events per account")
+    parser.add_argument("--no-bulk", action="store_true", help="skip the bulk path")
+    parser.add_argument("--bulk-accounts", type=int, default=0,
+                        help="accounts for the bulk path (default: all)")
     parser.add_argument("--profile", action="store_true", help="profile 2,000 accounts")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -166,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     directory = playbook_dir(args.dir)
     engine = Engine.load(directory)
     engine.raise_for_errors()
+    folder = Path(tempfile.mkdtemp(prefix="evaluate-bench-"))
     begin = time.perf_counter()
-    accounts, at, origin = make_accounts(engine, args.accounts, args.seed, args.events)
+    accounts, at, origin, fixture = make_accounts(engine, args.accounts, args.seed,
+                                                  args.events, folder)
     made = time.perf_counter() - begin
     evaluator = engine.evaluator(at.tzinfo)
     print(f"evaluate_bench: {len(accounts):,} accounts ({origin}, made in {made:.1f}s), "
@@ -190,6 +239,24 @@ def main(argv: list[str] | None = None) -> int:
           f"{t['rule_evaluations_per_s']:>12,.0f} rule evaluations/s  "
           f"({t['seconds']:.1f}s for {t['accounts']:,} accounts x {t['rules']} rules; "
           f"{t['fired']:,} firings, {t['actions']:,} actions)", flush=True)
+
+    if fixture is not None and not args.no_bulk:
+        try:
+            b = bulk(engine, fixture, at, min(args.bulk_accounts or len(accounts),
+                                               len(accounts)))
+        except Exception as exc:  # the bulk API is young: report it, go on
+            print(f"  bulk         failed: {type(exc).__name__}: {exc}", flush=True)
+        else:
+            figures["bulk"] = b
+            phases = ", ".join(f"{k} {v:.1f}s" for k, v in b["phases"].items())
+            print(f"  bulk ({b['accounts']:,} accounts, end to end) "
+                  f"{b['accounts_per_s']:>10,.0f} accounts/s "
+                  f"{b['rule_evaluations_per_s']:>12,.0f} rule evaluations/s  "
+                  f"({b['seconds']:.1f}s: {phases}; fixture read into tables in "
+                  f"{b['load_seconds']:.1f}s; {b['per_account']:,} accounts decided one by "
+                  f"one; same firings as per-account: {'yes' if b['same_firings'] else 'NO'})",
+                  flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
     sample = accounts[:1000]
     examples = Evaluator(hundred_example_rules(engine.program), engine.templates,
