@@ -1,14 +1,15 @@
 """Per-account evaluation throughput and latency (issue 3).
 
     .venv/bin/python bench/evaluate_bench.py [--accounts 100000] [--events 10]
-        [--dir playbooks/examples] [--repeat 20000] [--profile] [--json FILE]
+        [--bulk [--bulk-accounts N]] [--dir playbooks/examples] [--repeat 20000]
+        [--profile] [--json FILE]
 
 1. Throughput: generated accounts (`bench/generate.py`, written as a JSON Lines fixture
    and loaded as `playbook dry-run` loads one; `bench/accounts.py` when generate.py is
    absent) evaluated one by one through `Evaluator.evaluate` (what
    `Engine.evaluate` calls) against the example playbooks — every rule, firing
    semantics, actions rendered — in one process. Accounts/s and rule evaluations/s.
-   Then the same fixture through the bulk path (`bulk.evaluate_bulk` on
+   With `--bulk`, the same fixture through the bulk path (`bulk.evaluate_bulk` on
    `bulk.load_frames`), which must fire the same rules for the same accounts.
 2. Latency of one account against 100 rules, with `time.perf_counter_ns` around each call,
    p50 and p99 over `--repeat` calls:
@@ -203,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20_000, help="calls per latency figure")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--events", type=int, default=10, help="events per account")
-    parser.add_argument("--no-bulk", action="store_true", help="skip the bulk path")
+    parser.add_argument("--bulk", action="store_true",
+                        help="also run the bulk path end to end (young: watch its memory)")
     parser.add_argument("--bulk-accounts", type=int, default=0,
                         help="accounts for the bulk path (default: all)")
     parser.add_argument("--profile", action="store_true", help="profile 2,000 accounts")
@@ -240,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({t['seconds']:.1f}s for {t['accounts']:,} accounts x {t['rules']} rules; "
           f"{t['fired']:,} firings, {t['actions']:,} actions)", flush=True)
 
-    if fixture is not None and not args.no_bulk:
+    if fixture is not None and args.bulk:
         try:
             b = bulk(engine, fixture, at, min(args.bulk_accounts or len(accounts),
                                                len(accounts)))

@@ -24,14 +24,14 @@ HERE = Path(__file__).resolve().parent
 
 FULL = {
     "check": ["--rules", "1000", "--playbooks", "50", "--repeat", "5"],
-    # The bulk path's scan grows faster than linearly for now (bulk._not_rearmed): it
-    # gets the first 2,000 accounts.
-    "evaluate": ["--accounts", "100000", "--repeat", "20000", "--bulk-accounts", "2000"],
+    # The bulk path end to end (`--bulk`) is left out while it is being built: its scan
+    # (bulk._not_rearmed) grew faster than linearly, and past 8 GB on 2,000 accounts.
+    "evaluate": ["--accounts", "100000", "--repeat", "20000"],
     "compare": ["--accounts", "1000000", "--rules", "20", "--cap", "20000", "--probe"],
 }
 QUICK = {
     "check": ["--rules", "1000", "--playbooks", "50", "--repeat", "3"],
-    "evaluate": ["--accounts", "5000", "--repeat", "5000", "--bulk-accounts", "2000"],
+    "evaluate": ["--accounts", "5000", "--repeat", "5000"],
     "compare": ["--accounts", "50000", "--rules", "20", "--cap", "5000", "--probe"],
 }
 SCRIPTS = {"check": "check_bench.py", "evaluate": "evaluate_bench.py", "compare": "compare.py"}
