@@ -1,0 +1,500 @@
+"""The bulk path: many accounts at one moment, the same answers as the per-account path.
+
+    frames = load_frames("big.json", engine)          # columnar, no object per account
+    evaluation = evaluate_bulk(engine, frames, at)    # an `Evaluation`, as dry_run gives
+
+Three passes:
+
+1. **plan** (`bulk_plan.Planner`): every state rule's condition and its playbook's
+   `applies to` become polars expressions over one table of all accounts; the table's
+   columns are the fields (history-aware at earlier moments), and event aggregates per
+   account and moment. A rule whose condition uses a construct the plan cannot reproduce
+   exactly is *per-account only* (`BulkStats.fallback` says which and why).
+2. **scan**: history columns by an as-of lookup per field and moment, every aggregate of
+   every moment in one grouped pass over the events, then one `select` of every rule's
+   mask. An account is a *candidate* for a rule when the rule's condition and scope may be
+   true (`bulk_plan.maybe_true`), and, going by the fired records, the rule is not
+   certainly held back (`once per account`, `at most once every`). An event rule's
+   candidates are the accounts with an event of its type since the previous evaluation.
+3. **per-account**: `facts.Account` objects are built for candidates only, and
+   `Evaluator.evaluate_rules` decides their candidate rules with the full semantics
+   (re-arming, modifiers, actions, rendering). Non-candidates cannot fire: their outcomes
+   ("condition false or unknown") are left out of the evaluation; its actions, the
+   dry-run's output, are exactly the per-account path's, in the same order.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from pydantic import Field
+
+from .bulk_frames import (
+    IDX,
+    Frames,
+    frames_from_accounts,
+    micros,
+    select_rows,
+    zone_is_fixed,
+)
+from .bulk_load import load_frames
+from .bulk_plan import ACCOUNT_PREFIX, AggSpec, Ctx, Planner, Unsupported
+from .compile import duration_delta
+from .decisions import Evaluation, RuleOutcome
+from .evaluate import CompiledRule, Evaluator
+from .fixtures import Fixture
+from .timeutil import format_moment
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = [
+    "BulkEvaluation",
+    "BulkStats",
+    "Frames",
+    "evaluate_bulk",
+    "frames_from_fixture",
+    "load_frames",
+]
+
+DAY = timedelta(days=1)
+# Accounts built and decided per step of the per-account pass (and of its progress bar).
+_CHUNK = 2_000
+
+
+class BulkEvaluation(Evaluation):
+    """An `Evaluation` from the bulk path: outcomes of candidates only, and every account.
+
+    `account_ids` lists the accounts evaluated, in fixture order, so that a report can
+    name those for which nothing fires (they have no outcome here).
+    """
+
+    account_ids: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class BulkStats:
+    """What a bulk evaluation did and how long each phase took (seconds)."""
+
+    accounts: int = 0
+    rules: int = 0
+    rule_checks: int = 0
+    candidates: int = 0
+    per_account: int = 0
+    fired: int = 0
+    actions: int = 0
+    fallback: dict[str, str] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+
+    def lines(self) -> list[str]:
+        """The report `playbook dry-run --stats` prints."""
+        total = sum(self.phases.values()) or 1e-9
+        decide = sum(self.phases.get(p, 0.0) for p in ("plan", "scan", "per-account")) or 1e-9
+        out = [
+            f"{self.accounts:,} accounts, {self.rules} rules: {self.rule_checks:,} rule checks",
+            f"{self.candidates:,} candidate (account, rule) pairs on {self.per_account:,} "
+            f"accounts decided one by one; {self.fired:,} firings, {self.actions:,} actions",
+            f"throughput: {self.accounts / total:,.0f} accounts/s, "
+            f"{self.rule_checks / total:,.0f} rule checks/s end to end "
+            f"({self.accounts / decide:,.0f} accounts/s deciding)",
+            "time: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.phases.items())
+            + f"; total {total:.2f}s",
+        ]
+        for rule, reason in self.fallback.items():
+            out.append(f"per-account only: {rule}: {reason}")
+        return out
+
+
+def frames_from_fixture(fixture: Fixture, engine: Engine) -> Frames:
+    """Tables for a fixture already loaded as objects (YAML, small files, tests)."""
+    as_of = fixture.as_of
+    if as_of is None:  # no accounts and no `now`: nothing to evaluate
+        as_of = datetime.now(fixture.timezone)
+    return frames_from_accounts(
+        fixture.accounts, engine.program, as_of=as_of, timezone=fixture.timezone,
+        now=fixture.now, path=fixture.path,
+    )
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class _RulePlan:
+    index: int
+    mask: pl.Expr | None = None  # state rules the plan covers
+    event: str | None = None  # event rules
+    fallback: str | None = None  # per-account only, and why
+
+
+def evaluate_bulk(
+    engine: Engine | Evaluator,
+    frames: Frames,
+    at: datetime | None = None,
+    interval: timedelta = DAY,
+    *,
+    accounts: Iterable[str] | None = None,
+    rule: str | None = None,
+    progress: bool | None = None,
+    stats: BulkStats | None = None,
+) -> BulkEvaluation:
+    """Every (or the chosen) account of `frames` at `at` (default: the fixture's now).
+
+    `engine` is an `Engine` (its evaluator for the frames' time zone is used) or an
+    `Evaluator`. `progress` shows a bar on stderr (default: when stderr is a terminal);
+    `stats`, when given, is filled in.
+    """
+    stats = stats if stats is not None else BulkStats()
+    evaluator = engine if isinstance(engine, Evaluator) else engine.evaluator(
+        frames.timezone, interval)
+    moment = at or frames.as_of
+    chosen = [i for i, cr in enumerate(evaluator.rules)
+              if rule is None or cr.rule.name.value == rule]
+    wanted = _wanted_rows(frames, accounts)
+    stats.accounts = frames.accounts.height if wanted is None else len(wanted)
+    stats.rules = len(chosen)
+    stats.rule_checks = stats.accounts * stats.rules
+    with stats.phase("plan"):
+        plans, planner = _plan(evaluator, frames, moment, chosen)
+    for p in plans:
+        if p.fallback is not None:
+            stats.fallback[_rule_name(evaluator.rules[p.index])] = p.fallback
+    with stats.phase("scan"):
+        by_account = _candidates(frames, planner, plans, moment, evaluator, wanted)
+    stats.candidates = sum(len(v) for v in by_account.values())
+    stats.per_account = len(by_account)
+    outcomes: list[RuleOutcome] = []
+    with stats.phase("per-account"):
+        rows = sorted(by_account)
+        show = sys.stderr.isatty() if progress is None else progress
+        with _progress(show, len(rows)) as advance:
+            for start in range(0, len(rows), _CHUNK):
+                part = rows[start:start + _CHUNK]
+                for row, account in zip(part, frames.source.accounts(part), strict=True):
+                    outcomes.extend(evaluator.evaluate_rules(account, moment, by_account[row]))
+                advance(len(part))
+    fired = [o for o in outcomes if o.fired]
+    stats.fired = len(fired)
+    stats.actions = sum(len(o.actions) for o in fired)
+    ids = frames.account_ids
+    if wanted is not None:
+        ids = [ids[i] for i in wanted]
+    return BulkEvaluation.model_construct(
+        at=format_moment(moment.astimezone(evaluator.settings.tz)),
+        outcomes=outcomes,
+        account_ids=ids,
+    )
+
+
+def _rule_name(cr: CompiledRule) -> str:
+    return f"{cr.key[0]} / {cr.key[1]}"
+
+
+def _wanted_rows(frames: Frames, accounts: Iterable[str] | None) -> list[int] | None:
+    if accounts is None:
+        return None
+    ids = set(accounts)
+    if not ids:
+        return None
+    found = frames.accounts.filter(pl.col("id").is_in(list(ids))).get_column(IDX)
+    return sorted(found.to_list())
+
+
+def _plan(
+    evaluator: Evaluator, frames: Frames, at: datetime, chosen: Sequence[int]
+) -> tuple[list[_RulePlan], Planner]:
+    planner = Planner(evaluator.program, frames, at, evaluator.settings.interval,
+                      zone_is_fixed(frames.timezone, at))
+    plans: list[_RulePlan] = []
+    for i in chosen:
+        cr = evaluator.rules[i]
+        if cr.event is not None:
+            plans.append(_RulePlan(i, event=cr.event))
+            continue
+        # A rule given up halfway may leave aggregates and columns planned: they are
+        # computed for nothing, but every one is complete, and others may share them.
+        try:
+            plans.append(_RulePlan(i, mask=_rule_mask(planner, cr, at)))
+        except Unsupported as exc:
+            plans.append(_RulePlan(i, fallback=str(exc)))
+    return plans, planner
+
+
+def _rule_mask(planner: Planner, cr: CompiledRule, at: datetime) -> pl.Expr:
+    """Accounts for which the rule may fire: condition and scope may be true, and no
+    fired record certainly holds it back."""
+    assert cr.rule.when is not None
+    ctx = Ctx(at)
+    mask = planner.maybe(planner.condition(cr.rule.when, ctx))
+    if cr.playbook.applies_to is not None:
+        mask = mask & planner.maybe(planner.condition(cr.playbook.applies_to, ctx))
+    if cr.rule.unless is not None:
+        try:
+            # `unless` true (surely: a true here is exact) holds the rule back.
+            unless = planner.condition(cr.rule.unless, ctx).v
+            mask = mask & ~planner.temp(unless.fill_null(False))
+        except Unsupported:
+            pass
+    if not planner.zone_fixed:
+        return mask  # the evaluator compares moments in wall-clock time there
+    return mask & ~_held_back(cr, at)
+
+
+def _held_back(cr: CompiledRule, at: datetime) -> pl.Expr:
+    """`once per account` after any earlier firing, `at most once every D` within D of
+    the last one (the last firing at or before `at` is joined from the fired table)."""
+    rule = cr.rule
+    held = pl.lit(False)
+    if rule.once_per_account:
+        held = held | pl.col(_fired_col(cr)).is_not_null()
+    if rule.at_most_every is not None:
+        # The evaluator compares `at - last < D` on datetimes; `at` and D are exact here.
+        reach = duration_delta(rule.at_most_every) // timedelta(microseconds=1)
+        held = held | (pl.lit(micros(at)) - pl.col(_fired_col(cr)) < reach).fill_null(False)
+    return held
+
+
+def _fired_col(cr: CompiledRule) -> str:
+    return f"__fired@{cr.key[0]}\x1f{cr.key[1]}"
+
+
+def _candidates(
+    frames: Frames,
+    planner: Planner,
+    plans: list[_RulePlan],
+    at: datetime,
+    evaluator: Evaluator,
+    wanted: list[int] | None,
+) -> dict[int, list[int]]:
+    """For each account that may fire something, the rules it may fire (by index)."""
+    table = frames.accounts
+    table = _with_history(frames, planner, table)
+    table = _with_aggregates(frames, planner, table)
+    table = _with_stages(planner, table)
+    table = _with_fired(frames, table, [evaluator.rules[p.index] for p in plans
+                                        if p.mask is not None], at)
+    masks = {p.index: p.mask for p in plans if p.mask is not None}
+    by_account: dict[int, list[int]] = {}
+    rows = wanted if wanted is not None else None
+    if masks:
+        lasts = [_fired_col(evaluator.rules[i]) for i in masks]
+        picked = table.select(pl.col(IDX), *[m.alias(f"r{i}") for i, m in masks.items()],
+                              *lasts)
+        if rows is not None:
+            picked = picked.filter(pl.col(IDX).is_in(rows))
+        chosen: dict[int, pl.DataFrame] = {
+            i: picked.filter(pl.col(f"r{i}")).select(
+                IDX, pl.col(_fired_col(evaluator.rules[i])).alias("last"))
+            for i in masks
+        }
+        if planner.zone_fixed:
+            held = _not_rearmed(frames, evaluator, chosen, at)
+            chosen = {i: c.filter(~pl.col(IDX).is_in(held[i])) if held.get(i) else c
+                      for i, c in chosen.items()}
+        for i, found in chosen.items():
+            for row in found.get_column(IDX).to_list():
+                by_account.setdefault(row, []).append(i)
+    since = micros(at - evaluator.settings.interval)
+    now = micros(at)
+    everyone = rows if rows is not None else range(frames.accounts.height)
+    for p in plans:
+        if p.fallback is not None:
+            for row in everyone:
+                by_account.setdefault(row, []).append(p.index)
+        elif p.event is not None:
+            found = frames.events.filter(
+                (pl.col("type") == p.event) & (pl.col("at") > since) & (pl.col("at") <= now)
+            ).get_column(IDX).unique()
+            chosen = set(found.to_list())
+            if rows is not None:
+                chosen &= set(rows)
+            for row in chosen:
+                by_account.setdefault(row, []).append(p.index)
+    return by_account
+
+
+# Earlier evaluations the re-arming check looks at, at most; an account whose last firing
+# is older goes to the per-account path, which walks back as far as it needs.
+_REARM_STEPS = 62
+
+
+def _not_rearmed(
+    frames: Frames, evaluator: Evaluator, chosen: dict[int, pl.DataFrame], at: datetime
+) -> dict[int, list[int]]:
+    """Candidates surely held back by the default firing semantics, by rule.
+
+    A state rule that fired before (at `last`) fires again only when its condition was
+    false at some evaluation strictly after `last` (`Evaluator._rearmed`), or, with
+    `repeat every D`, once D has passed. Here the condition is planned at the earlier
+    evaluations `at - k * interval` (k = 1, 2, ...) for the candidates with an earlier
+    firing: where it is surely not false at every one after `last`, the rule cannot fire.
+    """
+    step = evaluator.settings.interval
+    moments = [at - step * k for k in range(1, _REARM_STEPS + 1)]
+    stamps = [micros(m) for m in moments]
+    now = micros(at)
+    todo: dict[int, pl.DataFrame] = {}
+    for i, found in chosen.items():
+        rule = evaluator.rules[i].rule
+        if rule.once_per_account:
+            continue  # held back already when it fired before
+        fired = found.filter(pl.col("last").is_not_null())
+        if rule.repeat_every is not None:
+            reach = duration_delta(rule.repeat_every) // timedelta(microseconds=1)
+            fired = fired.filter(pl.lit(now) - pl.col("last") < reach)
+        # How many earlier evaluations fall strictly after the last firing.
+        after = pl.sum_horizontal(*(pl.col("last") < t for t in stamps)).alias("k")
+        fired = fired.with_columns(after).filter(pl.col("k") < _REARM_STEPS)
+        if fired.height:
+            todo[i] = fired
+    if not todo:
+        return {}
+    rows = sorted(set().union(*(set(f.get_column(IDX).to_list()) for f in todo.values())))
+    sub = select_rows(frames, rows)
+    planner = Planner(evaluator.program, sub, at, step, True)
+    checks: dict[int, pl.Expr] = {}
+    for i, fired in todo.items():
+        cr = evaluator.rules[i]
+        assert cr.rule.when is not None
+        steps = int(fired.get_column("k").max() or 0)
+        terms = [pl.lit(True)]
+        try:
+            for k in range(1, steps + 1):
+                c = planner.condition(cr.rule.when, Ctx(moments[k - 1]))
+                v = planner.temp(c.v)
+                sure = v.fill_null(True)
+                if c.x is not None:
+                    sure = sure & ~(v.is_null() & planner.temp(c.x).fill_null(False))
+                terms.append(sure | (pl.col(f"k{i}") < k))
+        except Unsupported:
+            continue
+        checks[i] = pl.all_horizontal(terms)
+    table = _with_aggregates(sub, planner, _with_history(sub, planner, sub.accounts))
+    table = _with_stages(planner, table)
+    mapping = pl.DataFrame({IDX: pl.Series(range(len(rows)), dtype=pl.UInt32),
+                            "__row": pl.Series(rows, dtype=pl.UInt32)})
+    table = table.join(mapping, on=IDX, how="left", maintain_order="left")
+    for i, fired in todo.items():
+        ks = fired.select(pl.col(IDX).alias("__row"), pl.col("k").alias(f"k{i}"))
+        table = table.join(ks, on="__row", how="left", maintain_order="left")
+    held_rows: dict[int, list[int]] = {}
+    for i, check in checks.items():
+        found = table.filter(pl.col(f"k{i}").is_not_null() & check)
+        held_rows[i] = found.get_column("__row").to_list()
+    return held_rows
+
+
+def _with_history(frames: Frames, planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
+    """Columns `F#j`: field F as of moment j, for fields with history (an as-of lookup)."""
+    moments = list(planner.moments)
+    for name, j in sorted(planner.history_needs):
+        hist = frames.history[name]
+        columns = [c for c in hist.columns if c not in (IDX, "at") and not c.endswith("@off")]
+        found = (
+            hist.filter(pl.col("at") <= moments[j])
+            .group_by(IDX, maintain_order=True)
+            .agg(pl.col(c).last().alias(f"{c}#{j}") for c in columns)
+        )
+        table = table.join(found, on=IDX, how="left", maintain_order="left")
+        has = pl.col(f"__hk@{name}").fill_null(False)
+        table = table.with_columns(
+            pl.when(has).then(pl.col(f"{c}#{j}")).otherwise(pl.col(c)).alias(f"{c}#{j}")
+            for c in columns
+        )
+    return table
+
+
+def _with_stages(planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
+    """The planner's intermediate columns, a level at a time."""
+    levels: dict[int, list[pl.Expr]] = {}
+    for name, expr, level in planner.stages:
+        levels.setdefault(level, []).append(expr.alias(name))
+    for level in sorted(levels):
+        table = table.with_columns(levels[level])
+    return table
+
+
+def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
+    """Every aggregate of every moment, in one grouped pass over the events."""
+    specs: list[AggSpec] = list(planner.aggregates.values())
+    if not specs:
+        return table
+    types = sorted({s.event for s in specs})
+    events = frames.events.filter(
+        pl.col("type").is_in(types) & (pl.col("at") <= max(s.end for s in specs))
+    )
+    wanted: set[str] = set()
+    for s in specs:
+        if s.where is not None:
+            for expr in (s.where.v, s.where.x):
+                if expr is not None:
+                    wanted |= set(expr.meta.root_names())
+    joined = sorted(c[len(ACCOUNT_PREFIX):] for c in wanted if c.startswith(ACCOUNT_PREFIX))
+    if joined:
+        extra = table.select(IDX, *[pl.col(c).alias(ACCOUNT_PREFIX + c) for c in joined])
+        events = events.join(extra, on=IDX, how="left", maintain_order="left")
+    grouped = events.group_by(IDX, maintain_order=True).agg(
+        expr for s in specs for expr in s.aggregations()
+    )
+    table = table.join(grouped, on=IDX, how="left", maintain_order="left")
+    fills: dict[str, Any] = {}
+    for s in specs:
+        fills.update(s.defaults())
+    return table.with_columns(pl.col(k).fill_null(v) for k, v in fills.items())
+
+
+def _with_fired(
+    frames: Frames, table: pl.DataFrame, rules: list[CompiledRule], at: datetime
+) -> pl.DataFrame:
+    """`__fired@P\\x1fR`: the last earlier firing (at or before `at`) of each rule."""
+    keys = {cr.key for cr in rules}
+    if not keys or frames.fired.height == 0:
+        return table.with_columns(
+            pl.lit(None, dtype=pl.Int64).alias(_fired_col_key(k)) for k in keys
+        )
+    fired = frames.fired.filter(pl.col("at") <= micros(at))
+    for key in sorted(keys):
+        last = (
+            fired.filter((pl.col("playbook") == key[0]) & (pl.col("rule") == key[1]))
+            .group_by(IDX)
+            .agg(pl.col("at").max().alias(_fired_col_key(key)))
+        )
+        table = table.join(last, on=IDX, how="left", maintain_order="left")
+    return table
+
+
+def _fired_col_key(key: tuple[str, str]) -> str:
+    return f"__fired@{key[0]}\x1f{key[1]}"
+
+
+@contextmanager
+def _progress(show: bool, total: int) -> Iterator[Any]:
+    """A progress bar on stderr for the per-account pass; a no-op when not shown."""
+    if not show or total < _CHUNK:
+        yield lambda k: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                  transient=True) as bar:
+        task = bar.add_task("deciding candidate accounts", total=total)
+        yield lambda k: bar.advance(task, k)
+

@@ -1,0 +1,583 @@
+"""Loading a JSON or JSON Lines fixture straight into `Frames`, with no object per account.
+
+polars reads the file (its JSON reader infers one type per key across every account) and
+each column is checked and typed against the program's schema in bulk: numbers, one-of
+values, yes/no, users, roles, event types and fields, history fields, and every date
+(ISO-8601, parsed by pattern; a date without a time is midnight in the fixture's zone,
+as `fixtures.py` reads it). `facts.Account` objects are built later, only for the
+accounts the bulk evaluator sends to the per-account path (`ColumnSource`).
+
+**Errors.** The columnar reader only takes files it can vouch for. Anything else, a
+syntax error, a value of the wrong type, an unknown field, a date in an unusual form, a
+fixture without a schema to type it, is handed to `fixtures.py`, which reports every
+problem with the file, line and path of the bad value
+(`accounts[3].events[2].at: expected a date or date-time like ...`) or, if the file is
+fine after all, loads it; its accounts are then turned into frames. So a fixture loads
+the same, or fails with the same messages, either way. YAML fixtures (written by hand,
+small) always go through `fixtures.py`.
+
+Known leniency: polars cannot tell a key written as `null` from a key left out, so an
+event carrying `"score": null` on a type that has no `score` field, or a history entry
+without its `value`, loads here where `fixtures.py` would complain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from . import facts
+from .bulk_frames import (
+    EPOCH,
+    IDX,
+    TAGS,
+    Frames,
+    event_layout,
+    frames_from_accounts,
+    history_key_column,
+    kind_of_schema,
+    user_columns,
+)
+from .errors import ConfigError
+from .program import Program
+from .timeutil import get_zone
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["ColumnSource", "load_frames"]
+
+_ACCOUNT_KEYS = frozenset({"id", "name", "tags", "contacts", "events", "history", "fired"})
+_EXACT_INT = 2**53
+
+
+class _Fallback(Exception):
+    """The columnar reader does not vouch for this file: `fixtures.py` reads it."""
+
+
+def load_frames(path: str | Path, engine: Engine, *, columnar: bool = True) -> Frames:
+    """The fixture at `path` as frames, typed against the engine's schema.
+
+    Raises `FixtureError` (every problem, as `Engine.load_fixture` does) when the file is
+    not a valid fixture.
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    fmt = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
+    if columnar and fmt is not None and engine.program.schema is not None:
+        try:
+            return _Reader(engine.program, engine.settings.timezone).read(target, fmt)
+        except (_Fallback, pl.exceptions.PolarsError):  # e.g. a date like 2026-02-30
+            pass
+    fixture = engine.load_fixture(target)
+    as_of = fixture.as_of or datetime.now(fixture.timezone)
+    return frames_from_accounts(
+        fixture.accounts, engine.program, as_of=as_of, timezone=fixture.timezone,
+        now=fixture.now, path=fixture.path,
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _require(ok: bool) -> None:
+    if not ok:
+        raise _Fallback
+
+
+def _read_document(path: Path, fmt: str) -> tuple[object, object, pl.DataFrame]:
+    """(now, timezone, accounts) from the file; each account a row of columns."""
+    try:
+        if fmt == "json":
+            doc = pl.read_json(path, infer_schema_length=None)
+            _require(set(doc.columns) <= {"now", "timezone", "accounts"}
+                     and "accounts" in doc.columns and doc.height == 1)
+            now = doc.get_column("now")[0] if "now" in doc.columns else None
+            zone = doc.get_column("timezone")[0] if "timezone" in doc.columns else None
+            column = doc.get_column("accounts")
+            _require(isinstance(column.dtype, pl.List) and isinstance(
+                column.dtype.inner, pl.Struct))
+            accounts = doc.select(pl.col("accounts").explode()).unnest("accounts")
+            _require(accounts.height == column[0].len() if column[0] is not None else False)
+            return now, zone, accounts
+        rows = pl.read_ndjson(path, infer_schema_length=None)
+    except _Fallback:
+        raise
+    except Exception as exc:  # polars' own errors: a syntax error, a type it cannot unify
+        raise _Fallback from exc
+    now = zone = None
+    head = [c for c in ("now", "timezone") if c in rows.columns]
+    if head:
+        first = rows.row(0, named=True)
+        _require(first.get("id") is None)
+        _require(all(v is None for k, v in first.items() if k not in head))
+        now, zone = first.get("now"), first.get("timezone")
+        rows = rows.slice(1)
+        _require(rows.select(pl.any_horizontal(pl.col(c).is_not_null() for c in head)
+                             .any()).item() in (False, None))
+        rows = rows.drop(head)
+    return now, zone, rows
+
+
+def _parse_moments(texts: pl.Series, zone: tzinfo) -> tuple[pl.Series, pl.Series]:
+    """(microseconds since the epoch, offset in seconds or null) of ISO-8601 texts.
+
+    The layouts exports write (`2026-03-12T10:00:00+09:00`, `...Z`, `2026-03-12`) are
+    parsed by polars; any other text is parsed once per distinct value exactly as
+    `fixtures.py` parses it (`datetime.fromisoformat`; a text without an offset is a
+    wall-clock time in `zone`). A text that is no moment makes the caller fall back.
+    """
+    present = texts.drop_nulls()
+    if present.len() == 0:
+        return (pl.Series("us", [None] * texts.len(), dtype=pl.Int64),
+                pl.Series("off", [None] * texts.len(), dtype=pl.Int32))
+    sizes = present.str.len_bytes()
+    size = sizes.min() if sizes.min() == sizes.max() else None
+    frame = texts.alias("t").to_frame()
+    col = pl.col("t")
+    if size == 25:
+        parsed = frame.select(
+            col.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", strict=False, time_unit="us",
+                                time_zone="UTC").dt.epoch("us").alias("us"),
+            ((pl.when(col.str.slice(19, 1) == "-").then(-1).otherwise(1))
+             * (col.str.slice(20, 2).cast(pl.Int32, strict=False) * 3600
+                + col.str.slice(23, 2).cast(pl.Int32, strict=False) * 60)).alias("off"),
+            (col.str.slice(17, 2) == "60").alias("leap"),
+        )
+        if _parsed_all(parsed, texts):
+            return parsed.get_column("us"), parsed.get_column("off").cast(pl.Int32)
+    elif size == 20:
+        parsed = frame.select(
+            col.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_unit="us",
+                                time_zone="UTC").dt.epoch("us").alias("us"),
+            pl.when(col.is_not_null()).then(pl.lit(0, dtype=pl.Int32)).alias("off"),
+            (col.str.slice(17, 2) == "60").alias("leap"),
+        )
+        if _parsed_all(parsed, texts):
+            return parsed.get_column("us"), parsed.get_column("off")
+    return _parse_distinct(texts, zone)
+
+
+def _parsed_all(parsed: pl.DataFrame, texts: pl.Series) -> bool:
+    us = parsed.get_column("us")
+    if us.null_count() != texts.null_count() or parsed.get_column("leap").any():
+        return False
+    low = us.min()
+    return low is None or int(low) >= _YEAR_ONE  # type: ignore[arg-type]
+
+
+_YEAR_ONE = -62135596800 * 1_000_000 + 14 * 3600 * 1_000_000  # 0001-01-01, any offset
+
+
+def _parse_distinct(texts: pl.Series, zone: tzinfo) -> tuple[pl.Series, pl.Series]:
+    """Each distinct text parsed in Python, exactly as `fixtures.py` does."""
+    fromisoformat = datetime.fromisoformat
+    us_of: dict[str, int] = {}
+    off_of: dict[str, int | None] = {}
+    for text in texts.drop_nulls().unique().to_list():
+        if len(text) < 10 or text[4] != "-" or text[7] != "-":
+            raise _Fallback
+        try:
+            moment = fromisoformat(text)
+        except ValueError as exc:
+            raise _Fallback from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+            off_of[text] = None
+        else:
+            offset = moment.utcoffset()
+            assert offset is not None
+            off_of[text] = offset // timedelta(seconds=1)
+        us_of[text] = (moment - EPOCH) // timedelta(microseconds=1)
+    us = texts.replace_strict(us_of, default=None, return_dtype=pl.Int64)
+    off = texts.replace_strict(off_of, default=None, return_dtype=pl.Int32)
+    return us.alias("us"), off.alias("off")
+
+
+@dataclass
+class _Reader:
+    program: Program
+    default_zone: str
+
+    def read(self, path: Path, fmt: str) -> Frames:
+        schema = self.program.schema
+        assert schema is not None
+        now_raw, zone_raw, raw = _read_document(path, fmt)
+        _require(zone_raw is None or isinstance(zone_raw, str))
+        try:
+            self.zone = get_zone(zone_raw if isinstance(zone_raw, str) else self.default_zone)
+        except (ValueError, ConfigError) as exc:
+            raise _Fallback from exc
+        self.kinds = {"id": "text", "name": "text"} | {
+            d.name.text: kind_of_schema(d.type.kind) for d in schema.fields}
+        self.enums = {d.name.text: {v.text for v in d.type.values}
+                      for d in schema.fields if d.type.kind == "enum"}
+        self.roles = {r.text for r in schema.roles}
+        event_kinds = {e.name.text: {f.name.text: kind_of_schema(f.type.kind) for f in e.fields}
+                       for e in schema.events}
+        self.event_enums = {(e.name.text, f.name.text): {v.text for v in f.type.values}
+                            for e in schema.events for f in e.fields if f.type.kind == "enum"}
+        self.layout = event_layout(event_kinds)
+        now = None
+        if now_raw is not None:
+            _require(isinstance(now_raw, str))
+            assert isinstance(now_raw, str)
+            now_us = self._one_moment(now_raw)
+            now = _moment(now_us[0], now_us[1], self.zone)
+        _require(set(raw.columns) <= _ACCOUNT_KEYS | set(self.kinds))
+        _require("id" in raw.columns)
+        raw = raw.with_row_index(IDX)
+        accounts, contacts = self._accounts(raw)
+        events = self._events(raw)
+        history = self._history(raw)
+        fired = self._fired(raw)
+        accounts = self._history_keys(raw, accounts, history)
+        as_of = now or self._latest(events, history, fired)
+        frames = Frames(
+            path=path, now=now, timezone=self.zone, as_of=as_of, accounts=accounts,
+            events=events, history=history, fired=fired, fields=dict(self.kinds),
+            event_fields=self.layout, source=_EMPTY,
+        )
+        frames.source = ColumnSource(frames, contacts, self.program)
+        return frames
+
+    # -- values
+
+    def _one_moment(self, text: str) -> tuple[int, int | None]:
+        us, off = _parse_moments(pl.Series([text], dtype=pl.String), self.zone)
+        _require(us[0] is not None)
+        return int(us[0]), None if off[0] is None else int(off[0])
+
+    def _typed(self, frame: pl.DataFrame, name: str, kind: str, enum: set[str] | None,
+               out: str) -> list[pl.Series]:
+        """The columns for one value of `kind` read as column `name` of `frame`."""
+        if name not in frame.columns or frame.get_column(name).dtype == pl.Null:
+            return _nulls(kind, out, frame.height)
+        col = frame.get_column(name)
+        dtype = col.dtype
+        if kind == "number":
+            _require(dtype in (pl.Int64, pl.Float64))
+            if dtype == pl.Int64:
+                _require(col.abs().max() is None or col.abs().max() <= _EXACT_INT)  # type: ignore[operator]
+            as_float = col.cast(pl.Float64)
+            _require(as_float.is_finite().all() in (True, None))
+            return [as_float.alias(out)]
+        if kind == "text":
+            _require(dtype == pl.String)
+            if enum is not None:
+                _require(col.drop_nulls().is_in(sorted(enum)).all())
+            return [col.alias(out)]
+        if kind == "bool":
+            _require(dtype == pl.Boolean)
+            return [col.alias(out)]
+        if kind == "date":
+            _require(dtype == pl.String)
+            us, off = _parse_moments(col, self.zone)
+            _require(us.null_count() == col.null_count())
+            return [us.alias(out), off.alias(out + "@off")]
+        if kind == "user":
+            _require(isinstance(dtype, pl.Struct))
+            assert isinstance(dtype, pl.Struct)
+            names = {f.name: f.dtype for f in dtype.fields}
+            _require(set(names) <= {"name", "email"} and all(
+                t in (pl.String, pl.Null) for t in names.values()))
+            present, uname, email = user_columns(out)
+            parts = frame.select(
+                pl.when(pl.col(name).is_not_null()).then(True).otherwise(None).alias(present),
+                (pl.col(name).struct.field("name").cast(pl.String) if "name" in names
+                 else pl.lit(None, dtype=pl.String)).alias(uname),
+                (pl.col(name).struct.field("email").cast(pl.String) if "email" in names
+                 else pl.lit(None, dtype=pl.String)).alias(email),
+            )
+            return parts.get_columns()
+        raise _Fallback
+
+    # -- tables
+
+    def _accounts(self, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        ids = raw.get_column("id")
+        _require(ids.dtype in (pl.String, pl.Int64))
+        ids = ids.cast(pl.String)
+        _require(ids.null_count() == 0 and (ids != "").all() and ids.n_unique() == len(ids))
+        series: list[pl.Series] = [raw.get_column(IDX), ids.alias("id")]
+        series += self._typed(raw, "name", "text", None, "name")
+        if "tags" in raw.columns:
+            tags = raw.get_column("tags")
+            _require(tags.dtype in (pl.List(pl.String), pl.List(pl.Null), pl.Null))
+            tags = tags.cast(pl.List(pl.String))
+            _require(tags.explode().null_count() == tags.list.len().eq(0).sum()
+                     + tags.null_count())
+            series.append(tags.fill_null([]).alias(TAGS))
+        else:
+            series.append(pl.Series(TAGS, [[]] * raw.height, dtype=pl.List(pl.String)))
+        for name, kind in self.kinds.items():
+            if name not in ("id", "name"):
+                series += self._typed(raw, name, kind, self.enums.get(name), name)
+        return pl.DataFrame(series), self._contacts(raw)
+
+    def _exploded(self, raw: pl.DataFrame, name: str, keys: set[str]) -> pl.DataFrame | None:
+        """A list-of-mappings column, one row per item: `__idx`, `__pos`, the keys."""
+        if name not in raw.columns:
+            return None
+        col = raw.get_column(name)
+        if col.dtype == pl.Null or col.dtype == pl.List(pl.Null):
+            _require(col.dtype == pl.Null or col.list.len().fill_null(0).max() in (0, None))
+            return None
+        _require(isinstance(col.dtype, pl.List) and isinstance(col.dtype.inner, pl.Struct))
+        items = (
+            raw.select(IDX, pl.col(name))
+            .filter(pl.col(name).list.len() > 0)
+            .with_columns(pl.int_ranges(pl.col(name).list.len()).alias("__pos"))
+            .explode(name, "__pos")
+        )
+        _require(items.get_column(name).null_count() == 0)
+        items = items.unnest(name)
+        _require(set(items.columns) - {IDX, "__pos"} <= keys)
+        return items
+
+    def _contacts(self, raw: pl.DataFrame) -> pl.DataFrame:
+        items = self._exploded(raw, "contacts", {"name", "email", "role"})
+        columns = ("name", "email", "role")
+        if items is None:
+            return pl.DataFrame({IDX: pl.Series([], dtype=pl.UInt32)} | {
+                c: pl.Series([], dtype=pl.String) for c in columns})
+        out = [items.get_column(IDX)]
+        for c in columns:
+            out += self._typed(items, c, "text", self.roles if c == "role" else None, c)
+        return pl.DataFrame(out)
+
+    def _events(self, raw: pl.DataFrame) -> pl.DataFrame:
+        declared = {f for own in self.layout.values() for f in own}
+        items = self._exploded(raw, "events", {"type", "at"} | declared)
+        if items is None:
+            series = [pl.Series(IDX, [], dtype=pl.UInt32), pl.Series("type", [], dtype=pl.String),
+                      pl.Series("at", [], dtype=pl.Int64)]
+            return pl.DataFrame(series)
+        types = items.get_column("type")
+        _require(types.dtype == pl.String and types.null_count() == 0)
+        _require(types.is_in(sorted(self.layout)).all())
+        out = [items.get_column(IDX), types]
+        at = self._typed(items, "at", "date", None, "at")
+        _require(at[0].null_count() == 0)
+        out += at
+        done: set[str] = set()
+        for event, own in self.layout.items():
+            for name in (c for c in items.columns if c not in (IDX, "__pos", "type", "at")):
+                if name not in own:  # a field this type does not have must stay empty
+                    _require(items.filter((pl.col("type") == event)
+                                          & pl.col(name).is_not_null()).height == 0)
+            for name, (column, kind) in own.items():
+                enum = self.event_enums.get((event, name))
+                if enum is not None and name in items.columns:
+                    values = items.filter(pl.col("type") == event).get_column(name)
+                    _require(values.dtype in (pl.String, pl.Null))
+                    _require(values.drop_nulls().is_in(sorted(enum)).all())
+                if column in done:
+                    continue
+                done.add(column)
+                out += self._typed(items, name, kind, None, column)
+        frame = pl.DataFrame(out).with_columns(items.get_column("__pos"))
+        return frame.sort(IDX, "at", "__pos").drop("__pos")
+
+    def _history(self, raw: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        if "history" not in raw.columns or raw.get_column("history").dtype == pl.Null:
+            return {}
+        dtype = raw.get_column("history").dtype
+        _require(isinstance(dtype, pl.Struct))
+        assert isinstance(dtype, pl.Struct)
+        tables: dict[str, pl.DataFrame] = {}
+        for f in dtype.fields:
+            name = f.name
+            _require(name in self.kinds and name != "id")
+            kind = self.kinds[name]
+            per = raw.select(IDX, pl.col("history").struct.field(name).alias(name))
+            items = self._exploded(per, name, {"at", "value"})
+            if items is None:
+                tables[name] = pl.DataFrame(
+                    [pl.Series(IDX, [], dtype=pl.UInt32), pl.Series("at", [], dtype=pl.Int64)])
+                continue
+            at = self._typed(items, "at", "date", None, "at")
+            _require(at[0].null_count() == 0)
+            values = self._typed(items, "value", kind, self.enums.get(name), name)
+            frame = pl.DataFrame([items.get_column(IDX), *at, *values]).with_columns(
+                items.get_column("__pos"))
+            tables[name] = frame.sort(IDX, "at", "__pos").drop("__pos")
+        return tables
+
+    def _history_keys(self, raw: pl.DataFrame, accounts: pl.DataFrame,
+                      history: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        if not history:
+            return accounts
+        return accounts.with_columns(
+            raw.select(pl.col("history").struct.field(name).is_not_null()
+                       .alias(history_key_column(name))).to_series()
+            for name in history
+        )
+
+    def _fired(self, raw: pl.DataFrame) -> pl.DataFrame:
+        items = self._exploded(raw, "fired", {"playbook", "rule", "at"})
+        if items is None:
+            return pl.DataFrame([
+                pl.Series(IDX, [], dtype=pl.UInt32), pl.Series("playbook", [], dtype=pl.String),
+                pl.Series("rule", [], dtype=pl.String), pl.Series("at", [], dtype=pl.Int64)])
+        _require({"playbook", "rule", "at"} <= set(items.columns))
+        out = [items.get_column(IDX)]
+        for c in ("playbook", "rule"):
+            col = items.get_column(c)
+            _require(col.dtype == pl.String and col.null_count() == 0)
+            out.append(col)
+        at = self._typed(items, "at", "date", None, "at")
+        _require(at[0].null_count() == 0)
+        return pl.DataFrame(out + at)
+
+    def _latest(self, events: pl.DataFrame, history: dict[str, pl.DataFrame],
+                fired: pl.DataFrame) -> datetime:
+        """No `now`: the latest moment in the data, as `fixtures.py` takes it."""
+        found = [t.get_column("at").max() for t in (events, fired, *history.values())
+                 if t.height]
+        moments = [int(m) for m in found if m is not None]  # type: ignore[call-overload]
+        if not moments:
+            return datetime.now(self.zone).replace(microsecond=0)
+        return _moment(max(moments), None, self.zone)
+
+
+def _nulls(kind: str, out: str, height: int) -> list[pl.Series]:
+    """The columns of a value no account has."""
+    def empty(name: str, dtype: pl.DataType) -> pl.Series:
+        return pl.Series(name, [None] * height, dtype=dtype)
+
+    if kind == "user":
+        present, uname, email = user_columns(out)
+        return [empty(present, pl.Boolean()), empty(uname, pl.String()),
+                empty(email, pl.String())]
+    if kind == "date":
+        return [empty(out, pl.Int64()), empty(out + "@off", pl.Int32())]
+    dtype = {"number": pl.Float64(), "bool": pl.Boolean()}.get(kind, pl.String())
+    return [empty(out, dtype)]
+
+
+def _moment(us: int, offset: int | None, zone: tzinfo) -> datetime:
+    """The datetime `fixtures.py` builds for a parsed text: its own offset, or the zone."""
+    tz = zone if offset is None else timezone(timedelta(seconds=offset))
+    return (EPOCH + timedelta(microseconds=us)).astimezone(tz)
+
+
+# --------------------------------------------------------------------------- objects
+
+
+class _Empty:
+    def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
+        raise AssertionError("no source yet")
+
+
+_EMPTY = _Empty()
+
+
+def _number(value: float | None) -> Decimal | None:
+    if value is None:
+        return None
+    if value == int(value) and abs(value) < _EXACT_INT:
+        return Decimal(int(value))
+    return Decimal(repr(value))
+
+
+class ColumnSource:
+    """Builds `facts.Account` objects from the frames' columns, for chosen accounts."""
+
+    def __init__(self, frames: Frames, contacts: pl.DataFrame, program: Program) -> None:
+        self.frames = frames
+        self.contacts = contacts
+        schema = program.schema
+        assert schema is not None
+        self.fields = [(d.name.text, frames.field_kind(d.name.text)) for d in schema.fields]
+        self.event_specs = {
+            event: [(name, column, kind) for name, (column, kind) in own.items()]
+            for event, own in frames.event_fields.items()
+        }
+
+    def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
+        frames, zone = self.frames, self.frames.timezone
+        rows = frames.accounts[list(indices)].to_dicts()
+        events = _grouped(frames.events, indices)
+        contacts = _grouped(self.contacts, indices)
+        fired = _grouped(frames.fired, indices)
+        history = {name: _grouped(table, indices) for name, table in frames.history.items()}
+        built = []
+        for i, row in zip(indices, rows, strict=True):
+            fields: dict[str, facts.Value] = {}
+            for name, kind in self.fields:
+                value = _value(row, name, kind, zone)
+                if value is not None:
+                    fields[name] = value
+            own_history = {
+                name: facts.History(
+                    tuple(_moment(e["at"], e["at@off"], zone) for e in per.get(i, ())),
+                    tuple(_value(e, name, frames.field_kind(name), zone)
+                          for e in per.get(i, ())),
+                )
+                for name, per in history.items()
+                if row.get(history_key_column(name))
+            }
+            built.append(facts.Account(
+                id=row["id"],
+                name=row["name"],
+                fields=fields,
+                as_of=frames.as_of,
+                tags=frozenset(row[TAGS] or ()),
+                contacts=tuple(facts.Contact(c["name"], c["email"], c["role"])
+                               for c in contacts.get(i, ())),
+                events=tuple(self._event(e, zone) for e in events.get(i, ())),
+                history=own_history,
+                fired=tuple(facts.Firing(f["playbook"], f["rule"],
+                                         _moment(f["at"], f["at@off"], zone))
+                            for f in fired.get(i, ())),
+            ))
+        return built
+
+    def _event(self, row: dict[str, Any], zone: tzinfo) -> facts.Event:
+        kind = row["type"]
+        fields: dict[str, facts.Value] = {}
+        for name, column, value_kind in self.event_specs.get(kind, ()):
+            value = _value(row, column, value_kind, zone)
+            if value is not None:
+                fields[name] = value
+        return facts.Event(kind, _moment(row["at"], row["at@off"], zone), fields)
+
+
+def _grouped(table: pl.DataFrame, indices: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The rows of a table sorted by `__idx`, for the chosen accounts, by account."""
+    if table.height == 0:
+        return {}
+    keys = table.get_column(IDX)
+    wanted = pl.Series(list(indices), dtype=pl.UInt32)
+    starts = keys.search_sorted(wanted, side="left").to_list()
+    ends = keys.search_sorted(wanted, side="right").to_list()
+    positions = [p for s, e in zip(starts, ends, strict=True) for p in range(s, e)]
+    if not positions:
+        return {}
+    out: dict[int, list[dict[str, Any]]] = {}
+    for row in table[positions].to_dicts():
+        out.setdefault(row[IDX], []).append(row)
+    return out
+
+
+def _value(row: dict[str, Any], name: str, kind: str, zone: tzinfo) -> facts.Value:
+    if kind == "number":
+        return _number(row.get(name))
+    if kind == "date":
+        us = row.get(name)
+        return None if us is None else _moment(us, row.get(name + "@off"), zone)
+    if kind == "user":
+        present, uname, email = user_columns(name)
+        if not row.get(present):
+            return None
+        return facts.User(row.get(uname), row.get(email))
+    value = row.get(name)
+    return value if isinstance(value, (str, bool)) else None
+
