@@ -89,7 +89,9 @@ def describe(action: Action) -> str:
 def print_table(evaluation: Evaluation, console: Console, explain: bool = False) -> None:
     """The reviewer's view: one block per account, each action under the rule that fired."""
     console.print(Text(f"Dry-run at {evaluation.at}", style="bold"))
-    by_account: dict[str, list[RuleOutcome]] = {}
+    # A bulk evaluation has outcomes only for rules that could fire: it lists every account.
+    by_account: dict[str, list[RuleOutcome]] = {
+        a: [] for a in getattr(evaluation, "account_ids", ())}
     for outcome in evaluation.outcomes:
         by_account.setdefault(outcome.account, []).append(outcome)
     total = 0

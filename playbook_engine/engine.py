@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import nodes as n
 from .checks import check
@@ -38,11 +39,17 @@ from .program import Program
 from .settings import Settings
 from .templates import TemplateStore
 
+if TYPE_CHECKING:
+    from .bulk_frames import Frames
+    from .bulk_stats import BulkStats
+
 __all__ = ["PLAYBOOK_SUFFIX", "Engine"]
 
 PLAYBOOK_SUFFIX = ".playbook"
 # One evaluation a day, unless a dry-run or the runtime says otherwise.
 DEFAULT_INTERVAL = timedelta(days=1)
+# From this many accounts on, a dry-run (not explaining) takes the bulk path.
+BULK_THRESHOLD = 500
 
 
 class Engine:
@@ -188,26 +195,67 @@ class Engine:
         """Every rule's outcome for one account at `at`, with its explanation if asked."""
         return self.evaluator(tz, interval).evaluate(account, at, explain=explain, only_rule=rule)
 
+    def load_frames(self, path: str | Path) -> Frames:
+        """A fixture file as tables, for the bulk path (FixtureError if malformed).
+
+        JSON and JSON Lines are read column-wise, with no object per account; see
+        `bulk_load`.
+        """
+        from .bulk_load import load_frames
+
+        return load_frames(path, self)
+
     def dry_run(
         self,
-        fixture: Fixture,
+        fixture: Fixture | Frames,
         at: datetime | None = None,
         *,
         interval: timedelta = DEFAULT_INTERVAL,
         accounts: Iterable[str] | None = None,
         rule: str | None = None,
         explain: bool = False,
+        bulk: bool | None = None,
+        stats: BulkStats | None = None,
     ) -> Evaluation:
-        """Every account of a fixture at `at` (default: the fixture's `now`)."""
+        """Every account of a fixture at `at` (default: the fixture's `now`).
+
+        `fixture` is a loaded `Fixture` or its tables (`load_frames`). Without `explain`,
+        a fixture of `BULK_THRESHOLD` accounts or more goes through the bulk path
+        (`bulk.evaluate_bulk`: the same actions; outcomes only for the rules that could
+        fire); `bulk` forces the choice. `stats`, when given, is filled in.
+        """
+        from .bulk_frames import Frames
+        from .bulk_stats import BulkStats
+
         moment = at or fixture.as_of
         if moment is None:
             raise FixtureError(
                 f"{fixture.path}: the fixture has no 'now' and no accounts; give --at"
             )
+        count = len(fixture) if isinstance(fixture, Frames) else len(fixture.accounts)
+        use_bulk = not explain and (count >= BULK_THRESHOLD if bulk is None else bulk)
+        if use_bulk:
+            from .bulk import evaluate_bulk, frames_from_fixture
+
+            frames = fixture if isinstance(fixture, Frames) else frames_from_fixture(
+                fixture, self)
+            return evaluate_bulk(self, frames, moment, interval, accounts=accounts, rule=rule,
+                                 stats=stats)
         evaluator = self.evaluator(fixture.timezone, interval)
-        return dry_run(
-            evaluator, fixture.accounts, moment, explain=explain, account_ids=accounts, rule=rule
-        )
+        stats = stats if stats is not None else BulkStats()
+        with stats.phase("per-account"):
+            items = (fixture.source.accounts(range(count)) if isinstance(fixture, Frames)
+                     else fixture.accounts)
+            result = dry_run(
+                evaluator, items, moment, explain=explain, account_ids=accounts, rule=rule
+            )
+        stats.accounts = count if accounts is None else len(set(accounts))
+        stats.rules = sum(1 for cr in evaluator.rules if rule is None or cr.rule.name.value == rule)
+        stats.rule_checks = stats.accounts * stats.rules
+        stats.per_account = stats.accounts
+        stats.fired = sum(1 for o in result.outcomes if o.fired)
+        stats.actions = len(result.actions)
+        return result
 
     def render(self, diagnostic: Diagnostic) -> str:
         """A diagnostic as `file:line:col: error: message` with its source line and caret."""
