@@ -406,7 +406,15 @@ def engine_bulk(program: Any, conditions: list[n.Expr], rows: list[dict[str, Any
         exprs.append(val.v.fill_null(False).alias(f"t{i}"))
         if val.x is not None:
             exprs.append((val.v.is_null() & val.x.fill_null(False)).alias(f"u{i}"))
-    out = table.select(exprs)
+    # The planner names intermediate results as columns (`Planner.stages`), computed a
+    # level at a time, as bulk.py does before selecting the masks.
+    levels: dict[int, list[pl.Expr]] = {}
+    for stage, expr, level in getattr(planner, "stages", []):
+        levels.setdefault(level, []).append(expr.alias(stage))
+    staged = table
+    for level in sorted(levels):
+        staged = staged.with_columns(levels[level])
+    out = staged.select(exprs)
     undecided: dict[int, list[int]] = {}
     for name in out.columns:
         if name.startswith("u"):
