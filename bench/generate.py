@@ -1,6 +1,7 @@
 """Seeded fixtures of many accounts for benchmarks: `N` accounts, `M` events each.
 
     python bench/generate.py DIR N M --out big.json [--seed 7] [--format json|jsonl]
+        [--steady]
 
     from bench.generate import write_fixture, generate_batches
     write_fixture("big.jsonl", Engine.load(DIR), accounts=50_000, events=12, seed=7)
@@ -8,8 +9,10 @@
 The accounts follow the schema of the playbook directory `DIR`: every declared field gets
 values of its type (about 5% missing), contacts for the declared roles, events of the
 declared types with their fields, history for a number field, tags, and earlier firings
-of the directory's state rules (each with a chance of 40%, in the last 60 days). The fixture's `now` is fixed (`NOW`), so a seed always
-gives the same file. Values are drawn with polars' seeded hash of the row number: the
+of the directory's state rules (each with a chance of 40%, in the last 60 days); with
+`--steady`, also yesterday's firings of every rule whose condition was true then, as
+after a daily run. The fixture's `now` is fixed (`NOW`), so a seed always gives the
+same file. Values are drawn with polars' seeded hash of the row number: the
 whole file is built column-wise, a batch of accounts at a time, so a million accounts
 take seconds per batch, not minutes.
 
@@ -108,8 +111,8 @@ def _field_value(name: str, kind: str, values: tuple[str, ...], seed: int, row: 
             offset = _below(name, seed, row, 430) - 30  # days ahead (30 past to 400 ahead)
         else:
             offset = -_below(name, seed, row, 1460)
-        if "complete" in lowered or "done" in lowered or "signed_at" in lowered and (
-                "renewal" in lowered):
+        if "complete" in lowered or "done" in lowered or ("signed_at" in lowered and (
+                "renewal" in lowered)):
             present = present & _chance(name + ":done", seed, row, 0.5)
         text = _json_text(_moment_text(pl.lit(now) + offset * _DAY_S, date_only=True))
     elif kind == "user":
@@ -130,9 +133,13 @@ def _state_rule_keys(program: Program) -> list[tuple[str, str]]:
 
 
 def generate_batches(
-    engine: Engine, accounts: int, events: int, seed: int = 0, batch: int = _BATCH
+    engine: Engine, accounts: int, events: int, seed: int = 0, batch: int = _BATCH,
+    extra_fired: dict[int, list[str]] | None = None,
 ) -> Iterator[list[str]]:
-    """The accounts as JSON texts (one object each), a batch at a time, in order."""
+    """The accounts as JSON texts (one object each), a batch at a time, in order.
+
+    `extra_fired` adds firing records (JSON texts) to the accounts it names (by row).
+    """
     program = engine.program
     schema = program.schema
     if schema is None:
@@ -207,7 +214,54 @@ def generate_batches(
                                  pl.lit("]"))
         else:
             body = pl.col("body")
-        yield frame.select(pl.concat_str(pl.lit("{"), body, pl.lit("}"))).to_series().to_list()
+        texts = frame.select(pl.concat_str(pl.lit("{"), body, pl.lit("}"))).to_series().to_list()
+        if extra_fired:
+            for at_row in range(start, start + size):
+                if at_row in extra_fired:
+                    texts[at_row - start] = _with_fired(texts[at_row - start],
+                                                        extra_fired[at_row])
+        yield texts
+
+
+def _with_fired(text: str, records: list[str]) -> str:
+    extra = ", ".join(records)
+    if '"fired": [' in text:
+        return text.replace('"fired": [', f'"fired": [{extra}, ', 1)
+    return f'{text[:-1]}, "fired": [{extra}]}}'
+
+
+def steady_firings(engine: Engine, path: Path, share: float = 0.95, seed: int = 0
+                   ) -> dict[int, list[str]]:
+    """Yesterday's run: for each state rule, firing records at `NOW - 1 day` on about
+    `share` of the accounts whose condition and scope were true then (exactly: the bulk
+    plan's undecided values are left out). A daily dry-run normally follows a run that
+    already acted; without this, every condition true today fires as if for the first
+    time."""
+    from datetime import timedelta
+
+    from playbook_engine import nodes as n
+    from playbook_engine.bulk import condition_table
+    from playbook_engine.bulk_load import load_frames
+
+    frames = load_frames(path, engine)
+    yesterday = NOW - timedelta(days=1)
+    rules = [(p, r) for p, r in engine.program.rules()
+             if p.status_value != "paused" and r.when is not None]
+    conditions: list[n.Expr] = [
+        n.And(r.when, p.applies_to) if p.applies_to is not None else r.when
+        for p, r in rules if r.when is not None
+    ]
+    table = condition_table(engine, frames, yesterday, conditions)
+    stamp = yesterday.isoformat()
+    out: dict[int, list[str]] = {}
+    for i, (playbook, rule) in enumerate(rules):
+        chosen = table.filter(pl.col(f"c{i}").fill_null(False)
+                              & ~_chance(f"steady:{i}", seed, pl.col("__idx"), 1 - share))
+        record = (f'{{"playbook": "{playbook.name.value}", "rule": "{rule.name.value}", '
+                  f'"at": "{stamp}"}}')
+        for row in chosen.get_column("__idx").to_list():
+            out.setdefault(row, []).append(record)
+    return out
 
 
 def _events(decls: list, seed: int, start: int, size: int, per: int,  # type: ignore[type-arg]
@@ -258,10 +312,15 @@ def _events(decls: list, seed: int, start: int, size: int, per: int,  # type: ig
 
 
 def write_fixture(path: str | Path, engine: Engine, accounts: int, events: int,
-                  seed: int = 0, fmt: str | None = None) -> Path:
+                  seed: int = 0, fmt: str | None = None, steady: bool = False) -> Path:
     """Write the fixture: JSON (one document) or JSON Lines (a header line, then one
-    account a line), by `fmt` or the file's extension."""
+    account a line), by `fmt` or the file's extension. `steady` adds yesterday's
+    firings (`steady_firings`): the file is written twice."""
     target = Path(path)
+    fired = None
+    if steady:
+        write_fixture(target, engine, accounts, events, seed, fmt)
+        fired = steady_firings(engine, target, seed=seed)
     kind = fmt or ("jsonl" if target.suffix in (".jsonl", ".ndjson") else "json")
     header = f'"now": "{NOW.isoformat()}", "timezone": "{TIMEZONE}"'
     with target.open("w", encoding="utf-8") as out:
@@ -270,7 +329,7 @@ def write_fixture(path: str | Path, engine: Engine, accounts: int, events: int,
         else:
             out.write("{" + header + ', "accounts": [\n')
         first = True
-        for texts in generate_batches(engine, accounts, events, seed):
+        for texts in generate_batches(engine, accounts, events, seed, extra_fired=fired):
             if kind == "jsonl":
                 out.write("\n".join(texts) + "\n")
             else:
@@ -289,9 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=["json", "jsonl"], default=None)
+    parser.add_argument("--steady", action="store_true",
+                        help="add yesterday's firings, as after a daily run (steady state)")
     args = parser.parse_args(argv)
     engine = Engine.load(args.directory)
-    write_fixture(args.out, engine, args.accounts, args.events, args.seed, args.format)
+    write_fixture(args.out, engine, args.accounts, args.events, args.seed, args.format,
+                  steady=args.steady)
     return 0
 
 

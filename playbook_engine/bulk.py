@@ -28,13 +28,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from pydantic import Field
 
+from . import nodes as n
 from .bulk_frames import (
     IDX,
     Frames,
@@ -59,6 +60,7 @@ __all__ = [
     "BulkEvaluation",
     "BulkStats",
     "Frames",
+    "condition_table",
     "evaluate_bulk",
     "frames_from_fixture",
     "load_frames",
@@ -97,6 +99,7 @@ def frames_from_fixture(fixture: Fixture, engine: Engine) -> Frames:
 class _RulePlan:
     index: int
     mask: pl.Expr | None = None  # state rules the plan covers
+    sure: pl.Expr | None = None  # rows where the condition is true (exactly)
     event: str | None = None  # event rules
     fallback: str | None = None  # per-account only, and why
 
@@ -133,8 +136,9 @@ def evaluate_bulk(
     for p in plans:
         if p.fallback is not None:
             stats.fallback[_rule_name(evaluator.rules[p.index])] = p.fallback
+    known: dict[int, dict[int, bool]] = {}
     with stats.phase("scan"):
-        by_account = _candidates(frames, planner, plans, moment, evaluator, wanted)
+        by_account = _candidates(frames, planner, plans, moment, evaluator, wanted, known)
     stats.candidates = sum(len(v) for v in by_account.values())
     stats.per_account = len(by_account)
     outcomes: list[RuleOutcome] = []
@@ -145,7 +149,8 @@ def evaluate_bulk(
             for start in range(0, len(rows), _CHUNK):
                 part = rows[start:start + _CHUNK]
                 for row, account in zip(part, frames.source.accounts(part), strict=True):
-                    outcomes.extend(evaluator.evaluate_rules(account, moment, by_account[row]))
+                    outcomes.extend(evaluator.evaluate_rules(account, moment, by_account[row],
+                                                             known.get(row)))
                 advance(len(part))
     fired = [o for o in outcomes if o.fired]
     stats.fired = len(fired)
@@ -158,6 +163,33 @@ def evaluate_bulk(
         outcomes=outcomes,
         account_ids=ids,
     )
+
+
+def condition_table(
+    engine: Engine | Evaluator,
+    frames: Frames,
+    at: datetime,
+    conditions: Sequence[n.Expr],
+    interval: timedelta = DAY,
+) -> pl.DataFrame:
+    """Each condition's value for every account at `at`: columns `__idx`, `c0`, `c1`, ...
+
+    True, false or null (unknown), as `compile.py` evaluates the condition; a value the
+    plan cannot decide exactly (`bulk_plan`: numbers too close to call) is null too, and
+    a condition the plan does not handle raises `Unsupported`.
+    """
+    evaluator = engine if isinstance(engine, Evaluator) else engine.evaluator(
+        frames.timezone, interval)
+    planner = Planner(evaluator.program, frames, at, interval, zone_is_fixed(frames.timezone, at))
+    columns = []
+    for i, condition in enumerate(conditions):
+        c = planner.condition(condition, Ctx(at))
+        v = planner.temp(c.v)
+        if c.x is not None:
+            v = pl.when(v.is_null() | planner.temp(c.x).fill_null(False)).then(None).otherwise(v)
+        columns.append(v.alias(f"c{i}"))
+    table = _with_aggregates(frames, planner, _with_history(frames, planner, frames.accounts))
+    return _with_stages(planner, table).select(IDX, *columns)
 
 
 def _rule_name(cr: CompiledRule) -> str:
@@ -188,18 +220,21 @@ def _plan(
         # A rule given up halfway may leave aggregates and columns planned: they are
         # computed for nothing, but every one is complete, and others may share them.
         try:
-            plans.append(_RulePlan(i, mask=_rule_mask(planner, cr, at)))
+            mask, sure = _rule_mask(planner, cr, at)
+            plans.append(_RulePlan(i, mask=mask, sure=sure))
         except Unsupported as exc:
             plans.append(_RulePlan(i, fallback=str(exc)))
     return plans, planner
 
 
-def _rule_mask(planner: Planner, cr: CompiledRule, at: datetime) -> pl.Expr:
+def _rule_mask(planner: Planner, cr: CompiledRule, at: datetime) -> tuple[pl.Expr, pl.Expr]:
     """Accounts for which the rule may fire: condition and scope may be true, and no
-    fired record certainly holds it back."""
+    fired record certainly holds it back; and those whose condition is surely true."""
     assert cr.rule.when is not None
     ctx = Ctx(at)
-    mask = planner.maybe(planner.condition(cr.rule.when, ctx))
+    when = planner.condition(cr.rule.when, ctx)
+    sure = planner.temp(when.v).fill_null(False)  # a true is exact (bulk_plan)
+    mask = planner.maybe(when)
     if cr.playbook.applies_to is not None:
         mask = mask & planner.maybe(planner.condition(cr.playbook.applies_to, ctx))
     if cr.rule.unless is not None:
@@ -210,8 +245,8 @@ def _rule_mask(planner: Planner, cr: CompiledRule, at: datetime) -> pl.Expr:
         except Unsupported:
             pass
     if not planner.zone_fixed:
-        return mask  # the evaluator compares moments in wall-clock time there
-    return mask & ~_held_back(cr, at)
+        return mask, sure  # the evaluator compares moments in wall-clock time there
+    return mask & ~_held_back(cr, at), sure
 
 
 def _held_back(cr: CompiledRule, at: datetime) -> pl.Expr:
@@ -239,8 +274,10 @@ def _candidates(
     at: datetime,
     evaluator: Evaluator,
     wanted: list[int] | None,
+    known: dict[int, dict[int, bool]],
 ) -> dict[int, list[int]]:
-    """For each account that may fire something, the rules it may fire (by index)."""
+    """For each account that may fire something, the rules it may fire (by index); in
+    `known`, the rules whose condition is surely true for it."""
     table = frames.accounts
     table = _with_history(frames, planner, table)
     table = _with_aggregates(frames, planner, table)
@@ -248,17 +285,19 @@ def _candidates(
     table = _with_fired(frames, table, [evaluator.rules[p.index] for p in plans
                                         if p.mask is not None], at)
     masks = {p.index: p.mask for p in plans if p.mask is not None}
+    sures = {p.index: p.sure for p in plans if p.sure is not None}
     by_account: dict[int, list[int]] = {}
     rows = wanted if wanted is not None else None
     if masks:
         lasts = [_fired_col(evaluator.rules[i]) for i in masks]
         picked = table.select(pl.col(IDX), *[m.alias(f"r{i}") for i, m in masks.items()],
-                              *lasts)
+                              *[m.alias(f"s{i}") for i, m in sures.items()], *lasts)
         if rows is not None:
             picked = picked.filter(pl.col(IDX).is_in(rows))
         chosen: dict[int, pl.DataFrame] = {
             i: picked.filter(pl.col(f"r{i}")).select(
-                IDX, pl.col(_fired_col(evaluator.rules[i])).alias("last"))
+                IDX, pl.col(_fired_col(evaluator.rules[i])).alias("last"),
+                pl.col(f"s{i}").alias("sure"))
             for i in masks
         }
         if planner.zone_fixed:
@@ -266,8 +305,10 @@ def _candidates(
             chosen = {i: c.filter(~pl.col(IDX).is_in(held[i])) if held.get(i) else c
                       for i, c in chosen.items()}
         for i, found in chosen.items():
-            for row in found.get_column(IDX).to_list():
+            for row, sure in found.select(IDX, "sure").iter_rows():
                 by_account.setdefault(row, []).append(i)
+                if sure:
+                    known.setdefault(row, {})[i] = True
     since = micros(at - evaluator.settings.interval)
     now = micros(at)
     everyone = rows if rows is not None else range(frames.accounts.height)
@@ -276,13 +317,13 @@ def _candidates(
             for row in everyone:
                 by_account.setdefault(row, []).append(p.index)
         elif p.event is not None:
-            found = frames.events.filter(
+            hits = frames.events.filter(
                 (pl.col("type") == p.event) & (pl.col("at") > since) & (pl.col("at") <= now)
             ).get_column(IDX).unique()
-            chosen = set(found.to_list())
+            with_event = set(hits.to_list())
             if rows is not None:
-                chosen &= set(rows)
-            for row in chosen:
+                with_event &= set(rows)
+            for row in sorted(with_event):
                 by_account.setdefault(row, []).append(p.index)
     return by_account
 
@@ -308,6 +349,7 @@ def _not_rearmed(
     stamps = [micros(m) for m in moments]
     now = micros(at)
     todo: dict[int, pl.DataFrame] = {}
+    held_rows: dict[int, list[int]] = {}
     for i, found in chosen.items():
         rule = evaluator.rules[i].rule
         if rule.once_per_account:
@@ -316,13 +358,16 @@ def _not_rearmed(
         if rule.repeat_every is not None:
             reach = duration_delta(rule.repeat_every) // timedelta(microseconds=1)
             fired = fired.filter(pl.lit(now) - pl.col("last") < reach)
-        # How many earlier evaluations fall strictly after the last firing.
+        # How many earlier evaluations fall strictly after the last firing: none (it
+        # fired at the previous evaluation, say) and the rule is surely held back.
         after = pl.sum_horizontal(*(pl.col("last") < t for t in stamps)).alias("k")
         fired = fired.with_columns(after).filter(pl.col("k") < _REARM_STEPS)
+        held_rows[i] = fired.filter(pl.col("k") == 0).get_column(IDX).to_list()
+        fired = fired.filter(pl.col("k") > 0)
         if fired.height:
             todo[i] = fired
     if not todo:
-        return {}
+        return held_rows
     rows = sorted(set().union(*(set(f.get_column(IDX).to_list()) for f in todo.values())))
     sub = select_rows(frames, rows)
     planner = Planner(evaluator.program, sub, at, step, True)
@@ -330,7 +375,7 @@ def _not_rearmed(
     for i, fired in todo.items():
         cr = evaluator.rules[i]
         assert cr.rule.when is not None
-        steps = int(fired.get_column("k").max() or 0)
+        steps = int(fired.select(pl.col("k").max()).item() or 0)
         terms = [pl.lit(True)]
         try:
             for k in range(1, steps + 1):
@@ -351,10 +396,9 @@ def _not_rearmed(
     for i, fired in todo.items():
         ks = fired.select(pl.col(IDX).alias("__row"), pl.col("k").alias(f"k{i}"))
         table = table.join(ks, on="__row", how="left", maintain_order="left")
-    held_rows: dict[int, list[int]] = {}
     for i, check in checks.items():
         found = table.filter(pl.col(f"k{i}").is_not_null() & check)
-        held_rows[i] = found.get_column("__row").to_list()
+        held_rows[i] = held_rows.get(i, []) + found.get_column("__row").to_list()
     return held_rows
 
 

@@ -151,7 +151,8 @@ class Frames:
         key = ("max_events", event)
         if key not in self._stats:
             found = self.events.filter(pl.col("type") == event).group_by(IDX).len()
-            self._stats[key] = int(found.get_column("len").max() or 0) if found.height else 0
+            most = found.select(pl.col("len").max()).item() if found.height else 0
+            self._stats[key] = int(most or 0)
         value: int = self._stats[key]
         return value
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from .bulk_frames import (
     history_key_column,
     kind_of_schema,
     user_columns,
+    zone_is_fixed,
 )
 from .errors import ConfigError
 from .program import Program
@@ -95,7 +96,7 @@ def _read_document(path: Path, fmt: str) -> tuple[object, object, pl.DataFrame]:
     """(now, timezone, accounts) from the file; each account a row of columns."""
     try:
         if fmt == "json":
-            doc = pl.read_json(path, infer_schema_length=None)
+            doc = pl.read_json(path)  # infers over the whole document
             _require(set(doc.columns) <= {"now", "timezone", "accounts"}
                      and "accounts" in doc.columns and doc.height == 1)
             now = doc.get_column("now")[0] if "now" in doc.columns else None
@@ -439,9 +440,9 @@ class _Reader:
     def _latest(self, events: pl.DataFrame, history: dict[str, pl.DataFrame],
                 fired: pl.DataFrame) -> datetime:
         """No `now`: the latest moment in the data, as `fixtures.py` takes it."""
-        found = [t.get_column("at").max() for t in (events, fired, *history.values())
+        found = [t.select(pl.col("at").max()).item() for t in (events, fired, *history.values())
                  if t.height]
-        moments = [int(m) for m in found if m is not None]  # type: ignore[call-overload]
+        moments = [int(m) for m in found if m is not None]
         if not moments:
             return datetime.now(self.zone).replace(microsecond=0)
         return _moment(max(moments), None, self.zone)
@@ -488,7 +489,12 @@ def _number(value: float | None) -> Decimal | None:
 
 
 class ColumnSource:
-    """Builds `facts.Account` objects from the frames' columns, for chosen accounts."""
+    """Builds `facts.Account` objects from the frames' columns, for chosen accounts.
+
+    Values come out as `fixtures.py` makes them: numbers `Decimal`, dates aware
+    datetimes in the offset they were written with (or the fixture's zone), users
+    `facts.User`; events in time order, ties in file order.
+    """
 
     def __init__(self, frames: Frames, contacts: pl.DataFrame, program: Program) -> None:
         self.frames = frames
@@ -500,84 +506,172 @@ class ColumnSource:
             event: [(name, column, kind) for name, (column, kind) in own.items()]
             for event, own in frames.event_fields.items()
         }
+        self.moments = _Moments(frames.timezone, frames.as_of)
 
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
-        frames, zone = self.frames, self.frames.timezone
-        rows = frames.accounts[list(indices)].to_dicts()
-        events = _grouped(frames.events, indices)
-        contacts = _grouped(self.contacts, indices)
-        fired = _grouped(frames.fired, indices)
-        history = {name: _grouped(table, indices) for name, table in frames.history.items()}
+        frames, moments = self.frames, self.moments
+        chosen = list(indices)
+        acc = _columns(frames.accounts[chosen], moments)
+        events = _grouped(frames.events, chosen, moments)
+        contacts = _grouped(self.contacts, chosen, moments)
+        fired = _grouped(frames.fired, chosen, moments)
+        history = {name: _grouped(table, chosen, moments)
+                   for name, table in frames.history.items()}
+        ids, names, tags = acc["id"], acc["name"], acc[TAGS]
+        field_values = [(name, _values(acc, name, kind)) for name, kind in self.fields]
         built = []
-        for i, row in zip(indices, rows, strict=True):
+        for row, i in enumerate(chosen):
             fields: dict[str, facts.Value] = {}
-            for name, kind in self.fields:
-                value = _value(row, name, kind, zone)
+            for name, values in field_values:
+                value = values[row]
                 if value is not None:
                     fields[name] = value
-            own_history = {
-                name: facts.History(
-                    tuple(_moment(e["at"], e["at@off"], zone) for e in per.get(i, ())),
-                    tuple(_value(e, name, frames.field_kind(name), zone)
-                          for e in per.get(i, ())),
-                )
-                for name, per in history.items()
-                if row.get(history_key_column(name))
-            }
+            own_history: dict[str, facts.History] = {}
+            for name, per in history.items():
+                if acc[history_key_column(name)][row]:
+                    own_history[name] = per.history(i, name, frames.field_kind(name))
             built.append(facts.Account(
-                id=row["id"],
-                name=row["name"],
+                id=ids[row],
+                name=names[row],
                 fields=fields,
                 as_of=frames.as_of,
-                tags=frozenset(row[TAGS] or ()),
-                contacts=tuple(facts.Contact(c["name"], c["email"], c["role"])
-                               for c in contacts.get(i, ())),
-                events=tuple(self._event(e, zone) for e in events.get(i, ())),
+                tags=frozenset(tags[row] or ()),
+                contacts=contacts.contacts(i),
+                events=events.events(i, self.event_specs),
                 history=own_history,
-                fired=tuple(facts.Firing(f["playbook"], f["rule"],
-                                         _moment(f["at"], f["at@off"], zone))
-                            for f in fired.get(i, ())),
+                fired=fired.firings(i),
             ))
         return built
 
-    def _event(self, row: dict[str, Any], zone: tzinfo) -> facts.Event:
-        kind = row["type"]
-        fields: dict[str, facts.Value] = {}
-        for name, column, value_kind in self.event_specs.get(kind, ()):
-            value = _value(row, column, value_kind, zone)
-            if value is not None:
-                fields[name] = value
-        return facts.Event(kind, _moment(row["at"], row["at@off"], zone), fields)
+
+class _Moments:
+    """Aware datetimes from microseconds and offsets, as `fixtures.py` builds them."""
+
+    def __init__(self, zone: tzinfo, around: datetime) -> None:
+        self.zone = zone
+        self.zones: dict[int, tzinfo] = {}
+        # A zone with one offset (Tokyo, UTC, +09:00): its wall clock is a fixed shift.
+        offset = around.astimezone(zone).utcoffset()
+        fixed = zone_is_fixed(zone, around)
+        self.zone_shift = offset // timedelta(microseconds=1) if fixed and offset else (
+            0 if fixed else None)
+
+    def column(self, us: pl.Series, off: pl.Series | None) -> list[datetime | None]:
+        """Datetimes for a column of microseconds, each in its offset (null: the zone)."""
+        offsets = off.to_list() if off is not None else [None] * us.len()
+        shift = self.zone_shift
+        if shift is not None:
+            local = (us + (off.cast(pl.Int64).fill_null(shift // 1_000_000) * 1_000_000
+                           if off is not None else shift))
+            naive = pl.from_epoch(local, time_unit="us").to_list()
+            zones = self.zones
+            out: list[datetime | None] = []
+            for moment, offset in zip(naive, offsets, strict=True):
+                if moment is None:
+                    out.append(None)
+                elif offset is None:
+                    out.append(moment.replace(tzinfo=self.zone))
+                else:
+                    tz = zones.get(offset)
+                    if tz is None:
+                        tz = zones[offset] = timezone(timedelta(seconds=offset))
+                    out.append(moment.replace(tzinfo=tz))
+            return out
+        return [None if u is None else _moment(u, o, self.zone)
+                for u, o in zip(us.to_list(), offsets, strict=True)]
 
 
-def _grouped(table: pl.DataFrame, indices: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+def _columns(table: pl.DataFrame, moments: _Moments) -> dict[str, list[Any]]:
+    """A table's columns as Python lists; dates (with their `@off`) as datetimes."""
+    out: dict[str, list[Any]] = {}
+    for name in table.columns:
+        if name.endswith("@off"):
+            continue
+        col = table.get_column(name)
+        if name + "@off" in table.columns:
+            out[name] = moments.column(col, table.get_column(name + "@off"))
+        else:
+            out[name] = col.to_list()
+    return out
+
+
+def _values(columns: dict[str, list[Any]], name: str, kind: str) -> list[facts.Value]:
+    """A value column as `facts` values (numbers as Decimal, users as User)."""
+    if kind == "number":
+        return [_number(v) for v in columns.get(name, ())] or [None] * len(columns[IDX])
+    if kind == "user":
+        present, uname, email = user_columns(name)
+        return [facts.User(n, e) if p else None
+                for p, n, e in zip(columns[present], columns[uname], columns[email],
+                                   strict=True)]
+    return columns.get(name) or [None] * len(columns[IDX])
+
+
+class _Group:
+    """Rows of a table (sorted by `__idx`) for the chosen accounts, by account."""
+
+    def __init__(self, columns: dict[str, list[Any]], ranges: dict[int, range]) -> None:
+        self.columns = columns
+        self.ranges = ranges
+
+    def rows(self, i: int) -> range:
+        return self.ranges.get(i, range(0))
+
+    def contacts(self, i: int) -> tuple[facts.Contact, ...]:
+        c = self.columns
+        return tuple(facts.Contact(c["name"][k], c["email"][k], c["role"][k])
+                     for k in self.rows(i))
+
+    def firings(self, i: int) -> tuple[facts.Firing, ...]:
+        c = self.columns
+        return tuple(facts.Firing(c["playbook"][k], c["rule"][k], c["at"][k])
+                     for k in self.rows(i))
+
+    def events(self, i: int, specs: dict[str, list[tuple[str, str, str]]]
+               ) -> tuple[facts.Event, ...]:
+        c = self.columns
+        types, ats = c["type"], c["at"]
+        out = []
+        for k in self.rows(i):
+            kind = types[k]
+            fields: dict[str, facts.Value] = {}
+            for name, column, value_kind in specs.get(kind, ()):
+                value = c[column][k] if column in c else None
+                if value is not None:
+                    fields[name] = _number(value) if value_kind == "number" else (
+                        facts.User(c[column + "@name"][k], c[column + "@email"][k])
+                        if value_kind == "user" else value)
+            out.append(facts.Event(kind, ats[k], fields))
+        return tuple(out)
+
+    def history(self, i: int, name: str, kind: str) -> facts.History:
+        c = self.columns
+        rows = self.rows(i)
+        values: list[facts.Value] = []
+        for k in rows:
+            value = c[name][k] if name in c else None
+            if kind == "number":
+                value = _number(value)
+            elif kind == "user":
+                value = facts.User(c[name + "@name"][k], c[name + "@email"][k]) if value else None
+            values.append(value)
+        return facts.History(tuple(c["at"][k] for k in rows), tuple(values))
+
+
+def _grouped(table: pl.DataFrame, indices: Sequence[int], moments: _Moments) -> _Group:
     """The rows of a table sorted by `__idx`, for the chosen accounts, by account."""
     if table.height == 0:
-        return {}
+        return _Group({}, {})
     keys = table.get_column(IDX)
     wanted = pl.Series(list(indices), dtype=pl.UInt32)
     starts = keys.search_sorted(wanted, side="left").to_list()
     ends = keys.search_sorted(wanted, side="right").to_list()
-    positions = [p for s, e in zip(starts, ends, strict=True) for p in range(s, e)]
+    positions: list[int] = []
+    ranges: dict[int, range] = {}
+    for i, start, end in zip(indices, starts, ends, strict=True):
+        if end > start:
+            ranges[i] = range(len(positions), len(positions) + end - start)
+            positions.extend(range(start, end))
     if not positions:
-        return {}
-    out: dict[int, list[dict[str, Any]]] = {}
-    for row in table[positions].to_dicts():
-        out.setdefault(row[IDX], []).append(row)
-    return out
-
-
-def _value(row: dict[str, Any], name: str, kind: str, zone: tzinfo) -> facts.Value:
-    if kind == "number":
-        return _number(row.get(name))
-    if kind == "date":
-        us = row.get(name)
-        return None if us is None else _moment(us, row.get(name + "@off"), zone)
-    if kind == "user":
-        present, uname, email = user_columns(name)
-        if not row.get(present):
-            return None
-        return facts.User(row.get(uname), row.get(email))
-    value = row.get(name)
-    return value if isinstance(value, (str, bool)) else None
-
+        return _Group({}, {})
+    return _Group(_columns(table[positions], moments), ranges)

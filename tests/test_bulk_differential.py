@@ -10,6 +10,7 @@ same actions, in the same order.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,14 +19,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from strategies import ENUMS, EVENTS, ROLES, SCHEMA_TEXT, TEMPLATES, conditions, playbooks
 
 from playbook_engine import facts
 from playbook_engine.bulk import BulkStats, evaluate_bulk, frames_from_fixture, load_frames
 from playbook_engine.bulk_frames import frames_from_accounts
 from playbook_engine.dryrun import dry_run
 from playbook_engine.engine import Engine
-
-from strategies import ENUMS, EVENTS, ROLES, SCHEMA_TEXT, TEMPLATES, conditions, playbooks
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 AT = datetime(2026, 3, 16, 9, 0, tzinfo=TOKYO)
@@ -177,8 +177,10 @@ def accounts(draw: st.DrawFn, index: int, keys: list[tuple[str, str]], as_of: da
         fields[name] = draw(_dates())
     if draw(st.booleans()):
         fields["csm"] = facts.User("C", draw(st.sampled_from(["c@x.example", None])))
-    events = draw(st.lists(st.sampled_from(sorted(EVENTS)).flatmap(_event), max_size=10))
-    if events and draw(st.booleans()):  # two events at one moment
+    events: list[facts.Event] = draw(
+        st.lists(st.sampled_from(sorted(EVENTS)).flatmap(_event), max_size=10))
+    twice: bool = draw(st.booleans())
+    if events and twice:  # two events at one moment
         first = events[0]
         events.append(facts.Event(first.type, first.at, dict(first.fields)))
     history: dict[str, facts.History] = {}
@@ -229,7 +231,8 @@ def _compare(engine: Engine, items: list[facts.Account], at: datetime,
     return stats
 
 
-_SETTINGS = settings(max_examples=200, deadline=None,
+# BULK_EXAMPLES=5000 for a long run.
+_SETTINGS = settings(max_examples=int(os.environ.get("BULK_EXAMPLES", "200")), deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                             HealthCheck.filter_too_much])
 
