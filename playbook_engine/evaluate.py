@@ -14,7 +14,7 @@ for each matching event since the previous evaluation, as of that event's moment
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -183,20 +183,27 @@ class Evaluator:
         return outcomes
 
     def evaluate_rules(
-        self, account: Account, at: datetime, indices: Iterable[int]
+        self,
+        account: Account,
+        at: datetime,
+        indices: Iterable[int],
+        known: Mapping[int, bool] | None = None,
     ) -> list[RuleOutcome]:
         """The outcomes of some rules only (indices into `self.rules`), in rule order.
 
         For the bulk path (`bulk.py`), which knows the other rules cannot fire for this
         account: a rule that does not fire adds no firing to the run, so leaving it out
-        changes no other rule's outcome.
+        changes no other rule's outcome. `known` gives state rules' conditions at `at`
+        that the caller has already established exactly (they are not evaluated again).
         """
         run: list[Firing] = list(account.fired)
         outcomes: list[RuleOutcome] = []
+        given = known or {}
         for i in sorted(set(indices)):
             compiled = self.rules[i]
             if compiled.event is None:
-                outcomes.append(self._state_rule(compiled, account, at, run, False))
+                outcomes.append(
+                    self._state_rule(compiled, account, at, run, False, given.get(i)))
             else:
                 outcomes.extend(self._event_rule(compiled, account, at, run, False))
         return outcomes
@@ -204,10 +211,19 @@ class Evaluator:
     # -- state rules
 
     def _state_rule(
-        self, cr: CompiledRule, account: Account, at: datetime, run: list[Firing], explain: bool
+        self,
+        cr: CompiledRule,
+        account: Account,
+        at: datetime,
+        run: list[Firing],
+        explain: bool,
+        known: bool | None = None,
     ) -> RuleOutcome:
         frame = Frame(account, at, self.settings.interval, None, [] if explain else None)
-        condition = cr.when(frame) if cr.when is not None else None
+        if known is not None:
+            condition: Any = known
+        else:
+            condition = cr.when(frame) if cr.when is not None else None
         notes: list[str] = []
         reason = self._blocked(cr, frame, condition, run, notes)
         return self._outcome(cr, frame, condition, reason, run, notes, None)
