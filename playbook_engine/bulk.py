@@ -181,13 +181,9 @@ def condition_table(
     evaluator = engine if isinstance(engine, Evaluator) else engine.evaluator(
         frames.timezone, interval)
     planner = Planner(evaluator.program, frames, at, interval, zone_is_fixed(frames.timezone, at))
-    columns = []
-    for i, condition in enumerate(conditions):
-        c = planner.condition(condition, Ctx(at))
-        v = planner.temp(c.v)
-        if c.x is not None:
-            v = pl.when(v.is_null() | planner.temp(c.x).fill_null(False)).then(None).otherwise(v)
-        columns.append(v.alias(f"c{i}"))
+    # A true or false from the plan is exact; what it cannot decide is null already.
+    columns = [planner.temp(planner.condition(c, Ctx(at)).v).alias(f"c{i}")
+               for i, c in enumerate(conditions)]
     table = _with_aggregates(frames, planner, _with_history(frames, planner, frames.accounts))
     return _with_stages(planner, table).select(IDX, *columns)
 
@@ -244,27 +240,21 @@ def _rule_mask(planner: Planner, cr: CompiledRule, at: datetime) -> tuple[pl.Exp
             mask = mask & ~planner.temp(unless.fill_null(False))
         except Unsupported:
             pass
-    if not planner.zone_fixed:
-        return mask, sure  # the evaluator compares moments in wall-clock time there
-    return mask & ~_held_back(cr, at), sure
+    return mask, sure
 
 
 def _held_back(cr: CompiledRule, at: datetime) -> pl.Expr:
-    """`once per account` after any earlier firing, `at most once every D` within D of
-    the last one (the last firing at or before `at` is joined from the fired table)."""
+    """Over a rule's candidates with their last earlier firing (`last`, at or before
+    `at`): `once per account` after any firing, `at most once every D` within D of it."""
     rule = cr.rule
     held = pl.lit(False)
     if rule.once_per_account:
-        held = held | pl.col(_fired_col(cr)).is_not_null()
+        held = held | pl.col("last").is_not_null()
     if rule.at_most_every is not None:
         # The evaluator compares `at - last < D` on datetimes; `at` and D are exact here.
         reach = duration_delta(rule.at_most_every) // timedelta(microseconds=1)
-        held = held | (pl.lit(micros(at)) - pl.col(_fired_col(cr)) < reach).fill_null(False)
+        held = held | (pl.lit(micros(at)) - pl.col("last") < reach).fill_null(False)
     return held
-
-
-def _fired_col(cr: CompiledRule) -> str:
-    return f"__fired@{cr.key[0]}\x1f{cr.key[1]}"
 
 
 def _candidates(
@@ -282,24 +272,29 @@ def _candidates(
     table = _with_history(frames, planner, table)
     table = _with_aggregates(frames, planner, table)
     table = _with_stages(planner, table)
-    table = _with_fired(frames, table, [evaluator.rules[p.index] for p in plans
-                                        if p.mask is not None], at)
     masks = {p.index: p.mask for p in plans if p.mask is not None}
     sures = {p.index: p.sure for p in plans if p.sure is not None}
     by_account: dict[int, list[int]] = {}
     rows = wanted if wanted is not None else None
     if masks:
-        lasts = [_fired_col(evaluator.rules[i]) for i in masks]
         picked = table.select(pl.col(IDX), *[m.alias(f"r{i}") for i, m in masks.items()],
-                              *[m.alias(f"s{i}") for i, m in sures.items()], *lasts)
+                              *[m.alias(f"s{i}") for i, m in sures.items()])
+        del table
         if rows is not None:
             picked = picked.filter(pl.col(IDX).is_in(rows))
-        chosen: dict[int, pl.DataFrame] = {
-            i: picked.filter(pl.col(f"r{i}")).select(
-                IDX, pl.col(_fired_col(evaluator.rules[i])).alias("last"),
-                pl.col(f"s{i}").alias("sure"))
-            for i in masks
-        }
+        some = picked.filter(pl.any_horizontal(pl.col(f"r{i}") for i in masks)).get_column(IDX)
+        lasts = _last_fired(frames, [evaluator.rules[i] for i in masks], at, some)
+        chosen: dict[int, pl.DataFrame] = {}
+        for i in masks:
+            found = picked.filter(pl.col(f"r{i}")).select(IDX, pl.col(f"s{i}").alias("sure"))
+            last = lasts.get(evaluator.rules[i].key)
+            if last is None:
+                found = found.with_columns(pl.lit(None, dtype=pl.Int64).alias("last"))
+            else:
+                found = found.join(last, on=IDX, how="left", maintain_order="left")
+            if planner.zone_fixed:  # elsewhere the evaluator compares wall-clock times
+                found = found.filter(~_held_back(evaluator.rules[i], at))
+            chosen[i] = found
         if planner.zone_fixed:
             held = _not_rearmed(frames, evaluator, chosen, at)
             chosen = {i: c.filter(~pl.col(IDX).is_in(held[i])) if held.get(i) else c
@@ -376,6 +371,8 @@ def _not_rearmed(
         cr = evaluator.rules[i]
         assert cr.rule.when is not None
         steps = int(fired.select(pl.col("k").max()).item() or 0)
+        if planner.timeless(cr.rule.when):
+            steps = 1  # the same at every evaluation: one earlier look stands for all
         terms = [pl.lit(True)]
         try:
             for k in range(1, steps + 1):
@@ -384,7 +381,7 @@ def _not_rearmed(
                 sure = v.fill_null(True)
                 if c.x is not None:
                     sure = sure & ~(v.is_null() & planner.temp(c.x).fill_null(False))
-                terms.append(sure | (pl.col(f"k{i}") < k))
+                terms.append(sure | (pl.col(f"k{i}") < k) if steps > 1 else sure)
         except Unsupported:
             continue
         checks[i] = pl.all_horizontal(terms)
@@ -393,9 +390,10 @@ def _not_rearmed(
     mapping = pl.DataFrame({IDX: pl.Series(range(len(rows)), dtype=pl.UInt32),
                             "__row": pl.Series(rows, dtype=pl.UInt32)})
     table = table.join(mapping, on=IDX, how="left", maintain_order="left")
-    for i, fired in todo.items():
-        ks = fired.select(pl.col(IDX).alias("__row"), pl.col("k").alias(f"k{i}"))
-        table = table.join(ks, on="__row", how="left", maintain_order="left")
+    ks = pl.concat([f.select(pl.col(IDX).alias("__row"), pl.col("k"),
+                             pl.lit(f"k{i}").alias("__rule")) for i, f in todo.items()])
+    wide = ks.pivot(on="__rule", index="__row", values="k")
+    table = table.join(wide, on="__row", how="left", maintain_order="left")
     for i, check in checks.items():
         found = table.filter(pl.col(f"k{i}").is_not_null() & check)
         held_rows[i] = held_rows.get(i, []) + found.get_column("__row").to_list()
@@ -433,56 +431,64 @@ def _with_stages(planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
-    """Every aggregate of every moment, in one grouped pass over the events."""
+    """Every aggregate of every moment: one grouped pass per event type and kind, over
+    only the events its windows can reach (all of them up to the last moment for those
+    without a window: `last`, `days since last`)."""
     specs: list[AggSpec] = list(planner.aggregates.values())
     if not specs:
         return table
-    types = sorted({s.event for s in specs})
-    events = frames.events.filter(
-        pl.col("type").is_in(types) & (pl.col("at") <= max(s.end for s in specs))
-    )
-    wanted: set[str] = set()
-    for s in specs:
-        if s.where is not None:
-            for expr in (s.where.v, s.where.x):
-                if expr is not None:
-                    wanted |= set(expr.meta.root_names())
-    joined = sorted(c[len(ACCOUNT_PREFIX):] for c in wanted if c.startswith(ACCOUNT_PREFIX))
-    if joined:
-        extra = table.select(IDX, *[pl.col(c).alias(ACCOUNT_PREFIX + c) for c in joined])
-        events = events.join(extra, on=IDX, how="left", maintain_order="left")
-    grouped = events.group_by(IDX, maintain_order=True).agg(
-        expr for s in specs for expr in s.aggregations()
-    )
-    table = table.join(grouped, on=IDX, how="left", maintain_order="left")
     fills: dict[str, Any] = {}
+    by_type: dict[tuple[str, bool], list[AggSpec]] = {}
     for s in specs:
+        by_type.setdefault((s.event, s.start is None), []).append(s)
         fills.update(s.defaults())
+    for (event, _), group in sorted(by_type.items()):
+        reach = pl.col("at") <= max(s.end for s in group)
+        if all(s.start is not None for s in group):
+            reach = reach & (pl.col("at") > min(s.start for s in group if s.start is not None))
+        events = frames.events.filter((pl.col("type") == event) & reach)
+        wanted: set[str] = set()
+        for s in group:
+            if s.where is not None:
+                for expr in (s.where.v, s.where.x):
+                    if expr is not None:
+                        wanted |= set(expr.meta.root_names())
+        joined = sorted(c[len(ACCOUNT_PREFIX):] for c in wanted if c.startswith(ACCOUNT_PREFIX))
+        if joined:
+            extra = table.select(IDX, *[pl.col(c).alias(ACCOUNT_PREFIX + c) for c in joined])
+            events = events.join(extra, on=IDX, how="left", maintain_order="left")
+        grouped = events.group_by(IDX, maintain_order=True).agg(
+            expr for s in group for expr in s.aggregations()
+        )
+        table = table.join(grouped, on=IDX, how="left", maintain_order="left")
     return table.with_columns(pl.col(k).fill_null(v) for k, v in fills.items())
 
 
-def _with_fired(
-    frames: Frames, table: pl.DataFrame, rules: list[CompiledRule], at: datetime
-) -> pl.DataFrame:
-    """`__fired@P\\x1fR`: the last earlier firing (at or before `at`) of each rule."""
-    keys = {cr.key for cr in rules}
+def _last_fired(
+    frames: Frames, rules: list[CompiledRule], at: datetime, rows: pl.Series
+) -> dict[tuple[str, str], pl.DataFrame]:
+    """Per rule (playbook, rule): the last earlier firing at or before `at` (`__idx`,
+    `last`) of the accounts `rows`, from the fixture's `fired` records."""
+    keys = sorted({cr.key for cr in rules})
     if not keys or frames.fired.height == 0:
-        return table.with_columns(
-            pl.lit(None, dtype=pl.Int64).alias(_fired_col_key(k)) for k in keys
-        )
-    fired = frames.fired.filter(pl.col("at") <= micros(at))
-    for key in sorted(keys):
-        last = (
-            fired.filter((pl.col("playbook") == key[0]) & (pl.col("rule") == key[1]))
-            .group_by(IDX)
-            .agg(pl.col("at").max().alias(_fired_col_key(key)))
-        )
-        table = table.join(last, on=IDX, how="left", maintain_order="left")
-    return table
-
-
-def _fired_col_key(key: tuple[str, str]) -> str:
-    return f"__fired@{key[0]}\x1f{key[1]}"
+        return {}
+    wanted = pl.DataFrame({"playbook": [k[0] for k in keys], "rule": [k[1] for k in keys],
+                           "__kid": list(range(len(keys)))},
+                          schema={"playbook": pl.String, "rule": pl.String,
+                                  "__kid": pl.UInt32})
+    fired = frames.fired.filter(
+        pl.col(IDX).is_in(rows.implode()) & (pl.col("at") <= micros(at))).select(
+        IDX, pl.col("playbook").cast(pl.String), pl.col("rule").cast(pl.String), "at")
+    last = (
+        fired.join(wanted, on=["playbook", "rule"], how="inner")
+        .group_by("__kid", IDX)
+        .agg(pl.col("at").max().alias("last"))
+    )
+    return {
+        key: part.drop("__kid")
+        for (kid,), part in last.partition_by("__kid", as_dict=True).items()
+        for key in [keys[int(kid)]]
+    }
 
 
 @contextmanager

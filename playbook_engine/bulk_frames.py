@@ -380,9 +380,10 @@ def _events_frame(
                 if spec is not None:
                     cols.put(spec[0], spec[1], row, value)
             row += 1
+    kinds = sorted(set(layout) | set(types))
     return cols.frame({
         IDX: pl.Series(IDX, idx, dtype=pl.UInt32),
-        "type": pl.Series("type", types, dtype=pl.String),
+        "type": pl.Series("type", types, dtype=pl.Enum(kinds)),
         "at": pl.Series("at", ats, dtype=pl.Int64),
     })
 

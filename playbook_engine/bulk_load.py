@@ -23,13 +23,15 @@ without its `value`, loads here where `fixtures.py` would complain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import polars as pl
 
 from . import facts
@@ -92,38 +94,78 @@ def _require(ok: bool) -> None:
         raise _Fallback
 
 
-def _read_document(path: Path, fmt: str) -> tuple[object, object, pl.DataFrame]:
-    """(now, timezone, accounts) from the file; each account a row of columns."""
+def _read_document(path: Path, fmt: str) -> tuple[object, object, Iterator[pl.DataFrame]]:
+    """(now, timezone, accounts) from the file; the accounts as tables of rows (each
+    account a row of columns), one or more: JSON Lines is read in chunks of lines, so
+    that a file of millions of accounts never has to be held twice."""
+    if fmt == "jsonl":
+        return _read_lines(path)
     try:
-        if fmt == "json":
-            doc = pl.read_json(path)  # infers over the whole document
-            _require(set(doc.columns) <= {"now", "timezone", "accounts"}
-                     and "accounts" in doc.columns and doc.height == 1)
-            now = doc.get_column("now")[0] if "now" in doc.columns else None
-            zone = doc.get_column("timezone")[0] if "timezone" in doc.columns else None
-            column = doc.get_column("accounts")
-            _require(isinstance(column.dtype, pl.List) and isinstance(
-                column.dtype.inner, pl.Struct))
-            accounts = doc.select(pl.col("accounts").explode()).unnest("accounts")
-            _require(accounts.height == column[0].len() if column[0] is not None else False)
-            return now, zone, accounts
-        rows = pl.read_ndjson(path, infer_schema_length=None)
-    except _Fallback:
-        raise
+        doc = pl.read_json(path)  # infers over the whole document
     except Exception as exc:  # polars' own errors: a syntax error, a type it cannot unify
         raise _Fallback from exc
-    now = zone = None
-    head = [c for c in ("now", "timezone") if c in rows.columns]
-    if head:
-        first = rows.row(0, named=True)
-        _require(first.get("id") is None)
-        _require(all(v is None for k, v in first.items() if k not in head))
-        now, zone = first.get("now"), first.get("timezone")
-        rows = rows.slice(1)
-        _require(rows.select(pl.any_horizontal(pl.col(c).is_not_null() for c in head)
-                             .any()).item() in (False, None))
-        rows = rows.drop(head)
-    return now, zone, rows
+    _require(set(doc.columns) <= {"now", "timezone", "accounts"}
+             and "accounts" in doc.columns and doc.height == 1)
+    now = doc.get_column("now")[0] if "now" in doc.columns else None
+    zone = doc.get_column("timezone")[0] if "timezone" in doc.columns else None
+    column = doc.get_column("accounts")
+    _require(isinstance(column.dtype, pl.List) and isinstance(column.dtype.inner, pl.Struct))
+    accounts = doc.select(pl.col("accounts").explode()).unnest("accounts")
+    _require(accounts.height == column[0].len() if column[0] is not None else False)
+    return now, zone, iter([accounts])
+
+
+# Bytes of JSON Lines read and typed at a time.
+_CHUNK_BYTES = 64 << 20
+
+
+def _read_lines(path: Path) -> tuple[object, object, Iterator[pl.DataFrame]]:
+    """JSON Lines: an optional header line (`now`, `timezone`), then one account a line."""
+    with path.open("rb") as handle:
+        first = b""
+        while not first.strip():
+            first = handle.readline()
+            if not first:
+                break
+        now = zone = None
+        start = handle.tell() - len(first)
+        try:
+            head = orjson.loads(first) if first.strip() else None
+        except orjson.JSONDecodeError as exc:
+            raise _Fallback from exc
+        if isinstance(head, dict) and "id" not in head and ("now" in head or "timezone" in head):
+            _require(set(head) <= {"now", "timezone"})
+            now, zone = head.get("now"), head.get("timezone")
+            start = handle.tell()
+    return now, zone, _chunks(path, start)
+
+
+def _chunks(path: Path, start: int) -> Iterator[pl.DataFrame]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        rest = b""
+        while True:
+            block = handle.read(_CHUNK_BYTES)
+            if not block:
+                break
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
+                continue
+            rest = block[cut + 1:]
+            yield _parse_lines(block[:cut + 1])
+        if rest.strip():
+            yield _parse_lines(rest)
+
+
+def _parse_lines(data: bytes) -> pl.DataFrame:
+    try:
+        rows = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except Exception as exc:  # polars' own errors: a syntax error, a type it cannot unify
+        raise _Fallback from exc
+    _require("now" not in rows.columns and "timezone" not in rows.columns)
+    return rows
 
 
 def _parse_moments(texts: pl.Series, zone: tzinfo) -> tuple[pl.Series, pl.Series]:
@@ -209,7 +251,7 @@ class _Reader:
     def read(self, path: Path, fmt: str) -> Frames:
         schema = self.program.schema
         assert schema is not None
-        now_raw, zone_raw, raw = _read_document(path, fmt)
+        now_raw, zone_raw, chunks = _read_document(path, fmt)
         _require(zone_raw is None or isinstance(zone_raw, str))
         try:
             self.zone = get_zone(zone_raw if isinstance(zone_raw, str) else self.default_zone)
@@ -231,14 +273,22 @@ class _Reader:
             assert isinstance(now_raw, str)
             now_us = self._one_moment(now_raw)
             now = _moment(now_us[0], now_us[1], self.zone)
-        _require(set(raw.columns) <= _ACCOUNT_KEYS | set(self.kinds))
-        _require("id" in raw.columns)
-        raw = raw.with_row_index(IDX)
-        accounts, contacts = self._accounts(raw)
-        events = self._events(raw)
-        history = self._history(raw)
-        fired = self._fired(raw)
-        accounts = self._history_keys(raw, accounts, history)
+        parts = [self._tables(raw, offset) for raw, offset in _offsets(chunks)]
+        _require(bool(parts))
+        accounts = pl.concat([p[0] for p in parts], how="diagonal_relaxed")
+        ids = accounts.get_column("id")
+        _require(ids.n_unique() == len(ids))
+        history_keys = [c for c in accounts.columns if c.startswith("__hk@")]
+        accounts = accounts.with_columns(pl.col(c).fill_null(False) for c in history_keys)
+        contacts = pl.concat([p[1] for p in parts])
+        events = pl.concat([p[2] for p in parts], how="diagonal_relaxed")
+        fired = pl.concat([p[4] for p in parts])
+        pieces: dict[str, list[pl.DataFrame]] = {}
+        for part in parts:
+            for name, table in part[3].items():
+                pieces.setdefault(name, []).append(table)
+        history = {name: pl.concat(tables, how="diagonal_relaxed")
+                   for name, tables in pieces.items()}
         as_of = now or self._latest(events, history, fired)
         frames = Frames(
             path=path, now=now, timezone=self.zone, as_of=as_of, accounts=accounts,
@@ -247,6 +297,19 @@ class _Reader:
         )
         frames.source = ColumnSource(frames, contacts, self.program)
         return frames
+
+    def _tables(self, raw: pl.DataFrame, offset: int) -> tuple[
+            pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, pl.DataFrame], pl.DataFrame]:
+        """One chunk of accounts typed: (accounts, contacts, events, history, fired)."""
+        _require(set(raw.columns) <= _ACCOUNT_KEYS | set(self.kinds))
+        _require("id" in raw.columns)
+        raw = raw.with_row_index(IDX, offset=offset)
+        accounts, contacts = self._accounts(raw)
+        events = self._events(raw)
+        history = self._history(raw)
+        fired = self._fired(raw)
+        accounts = self._history_keys(raw, accounts, history)
+        return accounts, contacts, events, history, fired
 
     # -- values
 
@@ -357,8 +420,9 @@ class _Reader:
         declared = {f for own in self.layout.values() for f in own}
         items = self._exploded(raw, "events", {"type", "at"} | declared)
         if items is None:
-            series = [pl.Series(IDX, [], dtype=pl.UInt32), pl.Series("type", [], dtype=pl.String),
-                      pl.Series("at", [], dtype=pl.Int64)]
+            series = [pl.Series(IDX, [], dtype=pl.UInt32),
+                      pl.Series("type", [], dtype=pl.Enum(sorted(self.layout))),
+                      pl.Series("at", [], dtype=pl.Int64), pl.Series("at@off", [], dtype=pl.Int32)]
             return pl.DataFrame(series)
         types = items.get_column("type")
         _require(types.dtype == pl.String and types.null_count() == 0)
@@ -383,7 +447,8 @@ class _Reader:
                     continue
                 done.add(column)
                 out += self._typed(items, name, kind, None, column)
-        frame = pl.DataFrame(out).with_columns(items.get_column("__pos"))
+        frame = pl.DataFrame(out).with_columns(items.get_column("__pos"),
+                                               pl.col("type").cast(pl.Enum(sorted(self.layout))))
         return frame.sort(IDX, "at", "__pos").drop("__pos")
 
     def _history(self, raw: pl.DataFrame) -> dict[str, pl.DataFrame]:
@@ -461,6 +526,14 @@ def _nulls(kind: str, out: str, height: int) -> list[pl.Series]:
         return [empty(out, pl.Int64()), empty(out + "@off", pl.Int32())]
     dtype = {"number": pl.Float64(), "bool": pl.Boolean()}.get(kind, pl.String())
     return [empty(out, dtype)]
+
+
+def _offsets(chunks: Iterator[pl.DataFrame]) -> Iterator[tuple[pl.DataFrame, int]]:
+    """Each chunk with the account number of its first row."""
+    offset = 0
+    for chunk in chunks:
+        yield chunk, offset
+        offset += chunk.height
 
 
 def _moment(us: int, offset: int | None, zone: tzinfo) -> datetime:

@@ -247,6 +247,8 @@ class Planner:
         return self.temp
 
     def temp(self, expr: pl.Expr) -> pl.Expr:
+        if expr.meta.is_column() or expr.meta.is_literal():
+            return expr  # nothing to compute
         name = f"__t{len(self.stages)}"
         level = 1 + max((self._levels.get(c, 0) for c in expr.meta.root_names()), default=0)
         self._levels[name] = level
@@ -271,6 +273,37 @@ class Planner:
         if value.kind != "bool":
             raise Unsupported("a value used as a condition")
         return value
+
+    def timeless(self, expr: n.Expr) -> bool:
+        """Whether the expression has one value at every moment for every account: no
+        event, no date against the moment, no field with history, no earlier evaluation.
+        """
+        if isinstance(expr, (n.Count, n.Aggregate, n.Last, n.DaysSinceLast, n.DaysBetween,
+                             n.Relative, n.MilestoneState, n.Crossing, n.Changes, n.For)):
+            return False
+        if isinstance(expr, n.Name):
+            head = expr.parts[1] if expr.parts[0] == "account" and len(expr.parts) > 1 \
+                else expr.parts[0]
+            if head in self.frames.history:
+                return False
+            p = self.program
+            if p.field_kind(head) is None and head not in self.frames.fields:
+                if head in p.segments:
+                    return self._timeless_defined(head, p.segments[head].condition)
+                if head in p.metrics:
+                    return self._timeless_defined(head, p.metrics[head].value)
+            return True
+        children = [v for v in vars_of(expr) if isinstance(v, _EXPR_TYPES)]
+        return all(self.timeless(c) for c in children)
+
+    def _timeless_defined(self, name: str, expr: n.Expr) -> bool:
+        if name in self._stack:
+            return False
+        self._stack.append(name)
+        try:
+            return self.timeless(expr)
+        finally:
+            self._stack.pop()
 
     def moment_index(self, moment: datetime) -> int:
         key = micros(moment)
@@ -764,10 +797,11 @@ def _approximate(op: str, a: Val, b: Val, x: pl.Expr | None, fix: Fix) -> Val:
         yes, no = zero, d.abs() > tol
     else:
         yes, no = d.abs() > tol, zero
+    # `d` and `tol` are named columns: what follows is small, whatever the operands.
     finite = d.is_finite() & tol.is_finite()
-    yes, no = fix((yes & finite).fill_null(False)), fix((no & finite).fill_null(False))
-    result = fix(pl.when(yes).then(True).when(no).then(False).otherwise(None))
-    undecided = fix((~yes & ~no & av.is_not_null() & bv.is_not_null()).fill_null(False))
+    yes, no = (yes & finite).fill_null(False), (no & finite).fill_null(False)
+    result = pl.when(yes).then(True).when(no).then(False).otherwise(None)
+    undecided = (~yes & ~no & d.is_not_null()).fill_null(False)
     return Val("bool", result, x=_either(x, undecided))
 
 
@@ -801,6 +835,24 @@ def _attrs(base: Val, rest: tuple[str, ...]) -> Val:
     part = base.email if rest[0] == "email" else base.uname
     assert part is not None
     return Val("text", part)
+
+
+_EXPR_TYPES = (n.Name, n.Number, n.String, n.ListValue, n.Arith, n.Negate, n.Count,
+               n.Aggregate, n.Last, n.DaysSinceLast, n.DaysBetween, n.Compare, n.Is, n.In,
+               n.Missing, n.TextTest, n.HasTag, n.And, n.Or, n.Not, n.Relative,
+               n.MilestoneState, n.Crossing, n.Changes, n.For, n.Paren)
+
+
+def vars_of(expr: n.Expr) -> list[object]:
+    """The direct children of a node (its fields, lists flattened)."""
+    out: list[object] = []
+    for name in expr.__dataclass_fields__:
+        value = getattr(expr, name)
+        if isinstance(value, tuple):
+            out.extend(value)
+        else:
+            out.append(value)
+    return out
 
 
 def _is_value_name(expr: n.Expr) -> bool:

@@ -408,3 +408,24 @@ def test_condition_table_reads_like_the_closures() -> None:
     table = condition_table(engine, frames, AT, exprs)
     for i, expected in enumerate(cases.values()):
         assert table.get_column(f"c{i}").to_list() == expected
+
+
+def test_json_lines_in_many_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big JSON Lines file is read a chunk of lines at a time: the same frames."""
+    import playbook_engine.bulk_load as bulk_load
+
+    engine = _engine(RULES)
+    many = _many(60)
+    many[7]["history"] = {"health": [{"at": "2026-03-01", "value": 70}]}
+    many[41]["history"] = {"seats": []}
+    path = _write(tmp_path, "f.jsonl", {"now": "2026-03-16T09:00:00+09:00", "accounts": many})
+    whole = load_frames(path, engine)
+    monkeypatch.setattr(bulk_load, "_CHUNK_BYTES", 500)
+    chunked = load_frames(path, engine)
+    assert isinstance(chunked.source, ColumnSource)
+    fixture = engine.load_fixture(path)
+    assert chunked.source.accounts(range(60)) == list(fixture.accounts)
+    assert whole.accounts.equals(chunked.accounts.select(whole.accounts.columns))
+    assert whole.events.equals(chunked.events.select(whole.events.columns))
+    assert evaluate_bulk(engine, chunked).as_json() == engine.dry_run(
+        fixture, bulk=False).as_json()
