@@ -225,10 +225,12 @@ def _batch(engine: Engine, start: int, size: int, per: int, seed: int) -> _Batch
             pl.lit(k).alias("__k"))
         for k, (playbook, rule) in enumerate(keys)
     ]
-    fired_schema = {IDX: pl.UInt32, "playbook": pl.String, "rule": pl.String, "at": pl.Int64,
+    fired_schema = {IDX: pl.UInt32, "playbook": pl.Categorical, "rule": pl.Categorical,
+                    "at": pl.Int64,
                     "at@off": pl.Int32}
     fired = (pl.concat(fired_parts).sort(IDX, "__k").select(
-        IDX, "playbook", "rule", (pl.col("s") * 1_000_000).alias("at"),
+        IDX, pl.col("playbook").cast(pl.Categorical), pl.col("rule").cast(pl.Categorical),
+        (pl.col("s") * 1_000_000).alias("at"),
         _offset_s(pl.col("s")).alias("at@off")) if fired_parts
         else pl.DataFrame(schema=fired_schema))
     return _Batch(accounts, contacts, _events(schema, seed, start, size, per, now), history,
@@ -256,6 +258,7 @@ def _events(schema: n.Schema, seed: int, start: int, size: int, per: int,
         kind = pl.when(draw < cumulative[i]).then(i).otherwise(kind)
     seconds = pl.lit(now) - _below("event:at", seed, e, 120 * _DAY_S)
     columns: dict[str, pl.Expr] = {}
+    texts = {c for own in layout.values() for c, k in own.values() if k == "text"}
     for i, decl in enumerate(decls):
         for f in decl.fields:
             name, ftype = f.name.text, f.type.kind
@@ -281,7 +284,9 @@ def _events(schema: n.Schema, seed: int, start: int, size: int, per: int,
                       *[expr.alias(c) for c, expr in columns.items()])
         .sort(IDX, "s", maintain_order=True)
         .select(IDX, "type", (pl.col("s") * 1_000_000).alias("at"),
-                _offset_s(pl.col("s")).alias("at@off"), *columns)
+                _offset_s(pl.col("s")).alias("at@off"),
+                *[pl.col(c).cast(pl.Categorical) if isinstance(e, pl.Expr) and c in texts
+                  else pl.col(c) for c, e in columns.items()])
     )
 
 
@@ -350,8 +355,9 @@ def _steady_rows(engine: Engine, frames: Frames, seed: int, share: float = 0.95
                               & ~_chance(f"steady:{i}", seed, pl.col(IDX).cast(pl.Int64),
                                          1 - share))
         parts.append(chosen.select(
-            IDX, pl.lit(playbook.name.value).alias("playbook"),
-            pl.lit(rule.name.value).alias("rule"), pl.lit(at, dtype=pl.Int64).alias("at"),
+            IDX, pl.lit(playbook.name.value).cast(pl.Categorical).alias("playbook"),
+            pl.lit(rule.name.value).cast(pl.Categorical).alias("rule"),
+            pl.lit(at, dtype=pl.Int64).alias("at"),
             pl.lit(offset, dtype=pl.Int32).alias("at@off"), pl.lit(i).alias("__k")))
     if not parts:
         return frames.fired.clear()
@@ -396,7 +402,7 @@ def _value_text(kind: str, column: str) -> pl.Expr:
     if kind == "number":
         return _number_text(col)
     if kind in ("enum", "text"):
-        return _quoted(col)
+        return _quoted(col.cast(pl.String))
     if kind == "yes/no":
         return pl.when(col).then(pl.lit("true")).otherwise(pl.lit("false"))
     if kind == "date":
@@ -438,8 +444,9 @@ def _texts(engine: Engine, batch: _Batch, extra: dict[int, list[str]] | None) ->
             pl.concat_str(pl.lit(f'"history": {{"{name}": ['),
                           pl.col("history").str.slice(len('"history": ['))
                           .str.strip_suffix("]"), pl.lit("]}")).alias("history")))
-    firing = pl.concat_str(pl.lit('{"playbook": "'), pl.col("playbook"),
-                           pl.lit('", "rule": "'), pl.col("rule"), pl.lit('", "at": "'),
+    firing = pl.concat_str(pl.lit('{"playbook": "'), pl.col("playbook").cast(pl.String),
+                           pl.lit('", "rule": "'), pl.col("rule").cast(pl.String),
+                           pl.lit('", "at": "'),
                            _moment_text(pl.col("at")), pl.lit('"}'))
     pieces.append(_joined(batch.fired, firing, "fired"))
     kinds = {d.name.text: {f.name.text: f.type.kind for f in d.fields} for d in schema.events}

@@ -15,7 +15,10 @@ Layout of a value by its type: numbers are Float64 (the evaluator tracks how far
 may be from the decimal it stands for, see `bulk_plan`), text and one-of values String,
 yes/no Boolean, dates Int64 microseconds since the epoch (UTC instants), a user three
 columns: `F` (Boolean: a user is there), `F@name`, `F@email`. An event field keeps its
-name as column unless two event types give it different types (then `F@type`).
+name as column unless two event types give it different types (then `F@type`); event
+texts may be Categorical (the loader stores them so), events' `type` is an Enum. A date
+loaded from text also keeps the offset it was written with (`F@off`, seconds; null for
+a date read in the fixture's zone), so that rebuilt objects show the same local dates.
 
 The per-account path still needs `facts.Account` objects for the accounts that may fire:
 `Frames.source` builds them on demand (from the fixture's objects when the frames were
@@ -147,11 +150,12 @@ class Frames:
         return result
 
     def max_events(self, event: str) -> int:
-        """The largest number of events of one type any account has."""
-        key = ("max_events", event)
+        """An upper bound of the number of events of one type an account has: the most
+        events any account has (the table is sorted by account: its longest run)."""
+        key = ("max_events", "")
         if key not in self._stats:
-            found = self.events.filter(pl.col("type") == event).group_by(IDX).len()
-            most = found.select(pl.col("len").max()).item() if found.height else 0
+            most = (self.events.select(pl.col(IDX).rle().struct.field("len").max()).item()
+                    if self.events.height else 0)
             self._stats[key] = int(most or 0)
         value: int = self._stats[key]
         return value

@@ -408,7 +408,7 @@ class Planner:
         if kind == "number":
             exact, bound = self.frames.number_stats("events", column)
             return _number_column(pl.col(column), exact, bound)
-        return Val(kind, pl.col(column))
+        return Val(kind, _as_text(pl.col(column)) if kind == "text" else pl.col(column))
 
     def _rhs(self, rhs: n.Expr, ctx: Ctx) -> Val:
         """The right of `is` / `changes to`: a bare unknown name is an enum value."""
@@ -660,7 +660,7 @@ class Planner:
             exact, bound = self.frames.number_stats("events", column)
             val = _number_column(pl.col(c), exact, bound)
         else:
-            val = Val(kind, pl.col(c))
+            val = Val(kind, _as_text(pl.col(c)) if kind == "text" else pl.col(c))
         return self._uncertain(spec, val)
 
     def _v_DaysSinceLast(self, e: n.DaysSinceLast, ctx: Ctx) -> Val:
@@ -678,6 +678,11 @@ class Planner:
 
 
 # --------------------------------------------------------------------------- numbers
+
+
+def _as_text(col: pl.Expr) -> pl.Expr:
+    """Event texts may be stored as categories (`bulk_load`): read them as text."""
+    return col.cast(pl.String)
 
 
 def _number_literal(value: Decimal) -> Val:
