@@ -246,8 +246,13 @@ def _events(schema: n.Schema, seed: int, start: int, size: int, per: int,
     types = pl.Enum(sorted(kinds))
     frame = pl.DataFrame({"e": pl.int_range(start * per, (start + size) * per, eager=True)})
     if not decls or per == 0:
-        return pl.DataFrame(schema={IDX: pl.UInt32, "type": types, "at": pl.Int64,
-                                    "at@off": pl.Int32})
+        empty: dict[str, pl.DataType] = {IDX: pl.UInt32(), "type": types, "at": pl.Int64(),
+                                         "at@off": pl.Int32()}
+        for own in layout.values():
+            for column, kind in own.values():
+                empty[column] = {"number": pl.Float64(), "text": pl.Categorical()}.get(
+                    kind, pl.String())
+        return pl.DataFrame(schema=empty)
     e = pl.col("e")
     # The first declared event type is the common one (a login, say): half of them.
     weights = [len(decls)] + [1] * (len(decls) - 1)
@@ -463,7 +468,8 @@ def _texts(engine: Engine, batch: _Batch, extra: dict[int, list[str]] | None) ->
         mine = pl.concat_str(pl.lit("{"), pl.concat_str(fields, separator=", ",
                                                         ignore_nulls=True), pl.lit("}"))
         event_text = pl.when(pl.col("type") == event).then(mine).otherwise(event_text)
-    pieces.append(_joined(batch.events, event_text, "events"))
+    if batch.events.height:
+        pieces.append(_joined(batch.events, event_text, "events"))
     for piece in pieces:
         texts = texts.join(piece, on=IDX, how="left", maintain_order="left")
     order = ["body", "contacts", "history", "fired", "events"]
