@@ -53,7 +53,7 @@ from .bulk_frames import (
     zone_is_fixed,
 )
 from .bulk_load import load_frames
-from .bulk_plan import ACCOUNT_PREFIX, AggSpec, Ctx, Planner, Unsupported
+from .bulk_plan import ACCOUNT_PREFIX, AggSpec, Ctx, Planner, Unsupported, maybe_true
 from .bulk_stats import BulkStats
 from .compile import duration_delta
 from .decisions import Evaluation, RuleOutcome
@@ -320,15 +320,52 @@ def _candidates(
             for row in everyone:
                 by_account.setdefault(row, []).append(p.index)
         elif p.event is not None:
-            hits = frames.events.filter(
-                (pl.col("type") == p.event) & (pl.col("at") > since) & (pl.col("at") <= now)
-            ).get_column(IDX).unique()
+            events = frames.events.filter(
+                (pl.col("type") == p.event) & (pl.col("at") > since) & (pl.col("at") <= now))
+            hits = _event_hits(frames, planner, evaluator.rules[p.index], at, events)
             with_event = set(hits.to_list())
             if rows is not None:
                 with_event &= set(rows)
             for row in sorted(with_event):
                 by_account.setdefault(row, []).append(p.index)
     return by_account
+
+
+def _event_hits(frames: Frames, planner: Planner, cr: CompiledRule, at: datetime,
+                events: pl.DataFrame) -> pl.Series:
+    """The accounts (`__idx`) with an event since the previous evaluation for which the
+    event rule may fire.
+
+    The rule is evaluated as of each event, so only the parts that are *timeless* (the
+    same at every moment: event fields, account fields without history, segments of
+    those) are planned here, at `at`: its `where`, its playbook's `applies to` and its
+    `unless`. A part that is not timeless, or that the plan cannot reproduce, is left to
+    the per-account path, which sees every event with its own moment.
+    """
+    ctx = Ctx(at, cr.event, on_events=True)
+    masks: list[pl.Expr] = []
+    rule = cr.rule
+    try:
+        if rule.where is not None and planner.timeless(rule.where):
+            masks.append(maybe_true(planner.condition(rule.where, ctx)))
+        applies = cr.playbook.applies_to
+        if applies is not None and planner.timeless(applies):
+            masks.append(maybe_true(planner.condition(applies, Ctx(at, None, on_events=True))))
+        if rule.unless is not None and planner.timeless(rule.unless):
+            unless = planner.condition(rule.unless, Ctx(at, cr.event, on_events=True))
+            masks.append(~unless.v.fill_null(False))  # a true from the plan is exact
+    except Unsupported:
+        masks = []
+    if masks:
+        wanted = {c for m in masks for c in m.meta.root_names()
+                  if c.startswith(ACCOUNT_PREFIX)}
+        columns = sorted(c[len(ACCOUNT_PREFIX):] for c in wanted)
+        if columns:
+            extra = frames.accounts.select(
+                IDX, *[pl.col(c).alias(ACCOUNT_PREFIX + c) for c in columns])
+            events = events.join(extra, on=IDX, how="left", maintain_order="left")
+        events = events.filter(pl.all_horizontal(masks))
+    return events.get_column(IDX).unique()
 
 
 # Earlier evaluations the re-arming check looks at, at most; an account whose last firing
