@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.generate import NOW, generate_frames  # noqa: E402
-from playbook_engine.bulk import evaluate_bulk  # noqa: E402
-from playbook_engine.bulk_stats import BulkStats  # noqa: E402
-from playbook_engine.engine import Engine  # noqa: E402
+from bench.generate import NOW, generate_frames
+from playbook_engine.bulk import evaluate_bulk
+from playbook_engine.bulk_stats import BulkStats
+from playbook_engine.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
