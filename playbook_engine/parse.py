@@ -16,13 +16,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import DedentError, Indenter
-from lark.tree import Meta
 
 from . import nodes as n
 from .errors import Diagnostic, error
+from .lalr import Driver, GiveUp, Pos, Unsupported
 
 
 def grammar_path() -> Path:
@@ -140,8 +140,26 @@ def _file_span(filename: str, source: str) -> n.Span:
 
 
 def _parse_items(source: str, filename: str) -> tuple[n.Item, ...]:
+    to_nodes = _ToNodes(filename)
+    driver = _driver()
     try:
-        tree = _parser().parse(source)
+        if driver is None:
+            raise GiveUp("no driver")
+        result = driver.parse(source, to_nodes)
+    except GiveUp:
+        # Lark says what is wrong, in the terms the messages are written from.
+        to_nodes = _ToNodes(filename)
+        result = to_nodes.from_tree(_lark_parse(source, filename))
+    assert isinstance(result, tuple)
+    if to_nodes.repeated:
+        repeated = sorted(to_nodes.repeated, key=lambda d: (d.span.line, d.span.column))
+        raise _SyntaxProblem(*repeated)
+    return result
+
+
+def _lark_parse(source: str, filename: str) -> Tree[Token]:
+    try:
+        return _parser().parse(source)
     except UnexpectedInput as exc:
         raise _SyntaxProblem(_describe(exc, source, filename)) from exc
     except DedentError as exc:
@@ -155,13 +173,15 @@ def _parse_items(source: str, filename: str) -> tuple[n.Item, ...]:
                 "syntax",
             )
         ) from exc
-    to_nodes = _ToNodes(filename)
-    result = to_nodes.transform(tree)
-    assert isinstance(result, tuple)
-    if to_nodes.repeated:
-        repeated = sorted(to_nodes.repeated, key=lambda d: (d.span.line, d.span.column))
-        raise _SyntaxProblem(*repeated)
-    return result
+
+
+@lru_cache(maxsize=1)
+def _driver() -> Driver | None:
+    """The lean driver over `_parser()`'s tables; None (Lark alone) if it cannot follow them."""
+    try:
+        return Driver(_parser(), _METHODS)
+    except Unsupported:
+        return None
 
 
 def _blocks(source: str) -> Iterator[str]:
@@ -505,12 +525,6 @@ _ACTION_WORDS = {"email", "mail", "task", "webhook", "alert", "message", "call"}
 # ---------------------------------------------------------------- tree to nodes
 
 
-def _span(filename: str, meta: Meta) -> n.Span:
-    if getattr(meta, "empty", True):
-        return n.NO_SPAN
-    return n.Span(filename, meta.line, meta.column, meta.end_line, meta.end_column)
-
-
 def _tok_span(filename: str, tok: Token) -> n.Span:
     return n.Span(
         filename, tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0
@@ -527,25 +541,25 @@ _UNITS = {
 }
 
 
-@v_args(meta=True)
-class _ToNodes(Transformer[Token, object]):
-    """Builds frozen nodes; every node gets the span of the text it came from."""
+class _ToNodes:
+    """Builds frozen nodes, one method per rule or alias of the grammar, each given the
+    children Lark keeps and where the rule's text stands (`pos`, None for no text)."""
 
     def __init__(self, filename: str) -> None:
-        super().__init__(visit_tokens=False)  # no token callbacks: skip a lookup per token
         self.f = filename
         # A clause given twice (two `when` lines, two owners): reported, never dropped.
         self.repeated: list[Diagnostic] = []
 
-    def _call_userfunc(self, tree: Tree[Token], new_children: list[Any] | None = None) -> Any:
-        # Lark finds the method with getattr on every node, and `v_args` then builds a
-        # new wrapper (functools.update_wrapper) each time: a third of the transform.
-        # The plain functions are looked up once (_METHODS, below the class) instead.
-        children = new_children if new_children is not None else tree.children
+    def from_tree(self, tree: Tree[Token]) -> object:
+        """The nodes of a parse tree Lark built (when the lean driver gave up on a text)."""
+        children = [self.from_tree(c) if isinstance(c, Tree) else c for c in tree.children]
         method = _METHODS.get(tree.data)
         if method is None:
-            return Tree(tree.data, children, tree.meta)  # Transformer.__default__
-        return method(self, tree.meta, children)
+            return Tree(tree.data, children, tree.meta)
+        meta = tree.meta
+        if getattr(meta, "empty", True):
+            return method(self, None, children)
+        return method(self, (meta.line, meta.column, meta.end_line, meta.end_column), children)
 
     def _keep_first(self, found: dict[str, object], key: str, value: object) -> None:
         if key not in found:
@@ -560,8 +574,10 @@ class _ToNodes(Transformer[Token, object]):
             error(f"{what} is given twice (first on line {first.line}){advice}", span, "syntax")
         )
 
-    def _s(self, meta: Meta) -> n.Span:
-        return _span(self.f, meta)
+    def _s(self, pos: Pos | None) -> n.Span:
+        if pos is None:
+            return n.NO_SPAN
+        return n.Span(self.f, pos[0], pos[1], pos[2], pos[3])
 
     def _name(self, tok: Token) -> n.Name:
         return n.Name((str(tok),), _tok_span(self.f, tok))
@@ -570,10 +586,10 @@ class _ToNodes(Transformer[Token, object]):
         return n.String(_unquote(str(tok)), _tok_span(self.f, tok))
 
     # -- file and schema
-    def start(self, meta: Meta, items: list[n.Item]) -> tuple[n.Item, ...]:
+    def start(self, pos: Pos | None, items: list[n.Item]) -> tuple[n.Item, ...]:
         return tuple(items)
 
-    def schema(self, meta: Meta, parts: list[object]) -> n.Schema:
+    def schema(self, pos: Pos | None, parts: list[object]) -> n.Schema:
         fields: list[n.FieldDecl] = []
         roles: list[n.Name] = []
         events: list[n.EventDecl] = []
@@ -588,51 +604,53 @@ class _ToNodes(Transformer[Token, object]):
             elif isinstance(part, n.MilestoneDecl):
                 milestones.append(part)
         return n.Schema(
-            tuple(fields), tuple(roles), tuple(events), tuple(milestones), self._s(meta)
+            tuple(fields), tuple(roles), tuple(events), tuple(milestones), self._s(pos)
         )
 
-    def account_block(self, meta: Meta, fields: list[n.FieldDecl]) -> tuple[str, list[n.FieldDecl]]:
+    def account_block(
+        self, pos: Pos | None, fields: list[n.FieldDecl]
+    ) -> tuple[str, list[n.FieldDecl]]:
         return ("fields", fields)
 
-    def roles_line(self, meta: Meta, names: list[Token]) -> tuple[str, list[n.Name]]:
+    def roles_line(self, pos: Pos | None, names: list[Token]) -> tuple[str, list[n.Name]]:
         return ("roles", [self._name(t) for t in names])
 
-    def field_decl(self, meta: Meta, args: list[object]) -> n.FieldDecl:
+    def field_decl(self, pos: Pos | None, args: list[object]) -> n.FieldDecl:
         tok, ftype = args
         assert isinstance(tok, Token) and isinstance(ftype, n.FieldType)
-        return n.FieldDecl(self._name(tok), ftype, self._s(meta))
+        return n.FieldDecl(self._name(tok), ftype, self._s(pos))
 
-    def simple_type(self, meta: Meta, args: list[Token]) -> n.FieldType:
+    def simple_type(self, pos: Pos | None, args: list[Token]) -> n.FieldType:
         kind = str(args[0])
-        return n.FieldType(kind, (), self._s(meta))  # type: ignore[arg-type]
+        return n.FieldType(kind, (), self._s(pos))  # type: ignore[arg-type]
 
-    def enum_type(self, meta: Meta, args: list[Token]) -> n.FieldType:
-        return n.FieldType("enum", tuple(self._name(t) for t in args), self._s(meta))
+    def enum_type(self, pos: Pos | None, args: list[Token]) -> n.FieldType:
+        return n.FieldType("enum", tuple(self._name(t) for t in args), self._s(pos))
 
-    def event_block(self, meta: Meta, args: list[object]) -> n.EventDecl:
+    def event_block(self, pos: Pos | None, args: list[object]) -> n.EventDecl:
         tok = args[0]
         assert isinstance(tok, Token)
         fields = tuple(a for a in args[1:] if isinstance(a, n.FieldDecl))
-        return n.EventDecl(self._name(tok), fields, self._s(meta))
+        return n.EventDecl(self._name(tok), fields, self._s(pos))
 
-    def milestone_block(self, meta: Meta, args: list[Token]) -> n.MilestoneDecl:
+    def milestone_block(self, pos: Pos | None, args: list[Token]) -> n.MilestoneDecl:
         name, starts, done = args
         return n.MilestoneDecl(
-            self._name(name), self._name(starts), self._name(done), self._s(meta)
+            self._name(name), self._name(starts), self._name(done), self._s(pos)
         )
 
-    def segment(self, meta: Meta, args: list[object]) -> n.Segment:
+    def segment(self, pos: Pos | None, args: list[object]) -> n.Segment:
         tok, expr = args
         assert isinstance(tok, Token)
-        return n.Segment(self._name(tok), expr, self._s(meta))  # type: ignore[arg-type]
+        return n.Segment(self._name(tok), expr, self._s(pos))  # type: ignore[arg-type]
 
-    def metric(self, meta: Meta, args: list[object]) -> n.Metric:
+    def metric(self, pos: Pos | None, args: list[object]) -> n.Metric:
         tok, expr = args
         assert isinstance(tok, Token)
-        return n.Metric(self._name(tok), expr, self._s(meta))  # type: ignore[arg-type]
+        return n.Metric(self._name(tok), expr, self._s(pos))  # type: ignore[arg-type]
 
     # -- playbooks
-    def playbook(self, meta: Meta, args: list[object]) -> n.Playbook:
+    def playbook(self, pos: Pos | None, args: list[object]) -> n.Playbook:
         name = args[0]
         assert isinstance(name, Token)
         parts: dict[str, object] = {}
@@ -650,22 +668,22 @@ class _ToNodes(Transformer[Token, object]):
             owner=parts.get("owner"),  # type: ignore[arg-type]
             status=parts.get("status"),  # type: ignore[arg-type]
             applies_to=parts.get("applies_to"),  # type: ignore[arg-type]
-            span=self._s(meta),
+            span=self._s(pos),
         )
 
-    def description(self, meta: Meta, args: list[Token]) -> tuple[str, n.String]:
+    def description(self, pos: Pos | None, args: list[Token]) -> tuple[str, n.String]:
         return ("description", self._str(args[0]))
 
-    def owner(self, meta: Meta, args: list[Token]) -> tuple[str, n.String]:
+    def owner(self, pos: Pos | None, args: list[Token]) -> tuple[str, n.String]:
         return ("owner", self._str(args[0]))
 
-    def status(self, meta: Meta, args: list[Token]) -> tuple[str, n.Name]:
+    def status(self, pos: Pos | None, args: list[Token]) -> tuple[str, n.Name]:
         return ("status", self._name(args[0]))
 
-    def applies(self, meta: Meta, args: list[n.Expr]) -> tuple[str, n.Expr]:
+    def applies(self, pos: Pos | None, args: list[n.Expr]) -> tuple[str, n.Expr]:
         return ("applies_to", args[0])
 
-    def rule(self, meta: Meta, args: list[object]) -> n.Rule:
+    def rule(self, pos: Pos | None, args: list[object]) -> n.Rule:
         name = args[0]
         assert isinstance(name, Token)
         fields: dict[str, object] = {"actions": []}
@@ -696,13 +714,13 @@ class _ToNodes(Transformer[Token, object]):
             priority=fields.get("priority"),  # type: ignore[arg-type]
             stop_when=fields.get("stop_when"),  # type: ignore[arg-type]
             inline=bool(fields.get("inline", False)),
-            span=self._s(meta),
+            span=self._s(pos),
         )
 
-    def when_line(self, meta: Meta, args: list[object]) -> tuple[str, dict[str, object]]:
+    def when_line(self, pos: Pos | None, args: list[object]) -> tuple[str, dict[str, object]]:
         return ("trigger", {"when": args[0], "actions": list(args[1:])})
 
-    def on_line(self, meta: Meta, args: list[object]) -> tuple[str, dict[str, object]]:
+    def on_line(self, pos: Pos | None, args: list[object]) -> tuple[str, dict[str, object]]:
         tok = args[0]
         assert isinstance(tok, Token)
         found: dict[str, object] = {"event": self._name(tok), "actions": []}
@@ -713,40 +731,40 @@ class _ToNodes(Transformer[Token, object]):
                 found["actions"].append(a)  # type: ignore[attr-defined]
         return ("trigger", found)
 
-    def then_line(self, meta: Meta, args: list[n.Action]) -> tuple[str, list[n.Action]]:
+    def then_line(self, pos: Pos | None, args: list[n.Action]) -> tuple[str, list[n.Action]]:
         return ("actions", list(args))
 
-    def then_block(self, meta: Meta, args: list[n.Action]) -> tuple[str, list[n.Action]]:
+    def then_block(self, pos: Pos | None, args: list[n.Action]) -> tuple[str, list[n.Action]]:
         return ("actions", list(args))
 
-    def once_per_account(self, meta: Meta, args: list[object]) -> tuple[str, _Spanned]:
+    def once_per_account(self, pos: Pos | None, args: list[object]) -> tuple[str, _Spanned]:
         # The span stands for True, so that a repeated line can be pointed at.
-        return ("once_per_account", _Spanned(self._s(meta)))
+        return ("once_per_account", _Spanned(self._s(pos)))
 
-    def at_most_every(self, meta: Meta, args: list[n.Duration]) -> tuple[str, n.Duration]:
+    def at_most_every(self, pos: Pos | None, args: list[n.Duration]) -> tuple[str, n.Duration]:
         return ("at_most_every", args[0])
 
-    def repeat_every(self, meta: Meta, args: list[n.Duration]) -> tuple[str, n.Duration]:
+    def repeat_every(self, pos: Pos | None, args: list[n.Duration]) -> tuple[str, n.Duration]:
         return ("repeat_every", args[0])
 
-    def unless(self, meta: Meta, args: list[n.Expr]) -> tuple[str, n.Expr]:
+    def unless(self, pos: Pos | None, args: list[n.Expr]) -> tuple[str, n.Expr]:
         return ("unless", args[0])
 
-    def rule_priority(self, meta: Meta, args: list[Token]) -> tuple[str, n.Name]:
+    def rule_priority(self, pos: Pos | None, args: list[Token]) -> tuple[str, n.Name]:
         return ("priority", self._name(args[0]))
 
-    def stop_when(self, meta: Meta, args: list[n.Expr]) -> tuple[str, n.Expr]:
+    def stop_when(self, pos: Pos | None, args: list[n.Expr]) -> tuple[str, n.Expr]:
         return ("stop_when", args[0])
 
     # -- actions
-    def send_email(self, meta: Meta, args: list[object]) -> n.SendEmail:
+    def send_email(self, pos: Pos | None, args: list[object]) -> n.SendEmail:
         tpl, to = args[0], args[1]
         # `cc` arrives as ("cc", recipients), as in send_template.
         cc = args[2][1] if len(args) > 2 else ()  # type: ignore[index]
         assert isinstance(tpl, Token)
-        return n.SendEmail(self._str(tpl), to, cc, False, self._s(meta))  # type: ignore[arg-type]
+        return n.SendEmail(self._str(tpl), to, cc, False, self._s(pos))  # type: ignore[arg-type]
 
-    def send_template(self, meta: Meta, args: list[object]) -> n.SendEmail:
+    def send_template(self, pos: Pos | None, args: list[object]) -> n.SendEmail:
         tpl = args[0]
         assert isinstance(tpl, Token)
         to: tuple[n.Recipient, ...] = ()
@@ -756,17 +774,17 @@ class _ToNodes(Transformer[Token, object]):
                 cc = a[1]
             elif isinstance(a, tuple):
                 to = a
-        return n.SendEmail(self._str(tpl), to, cc, not to, self._s(meta))
+        return n.SendEmail(self._str(tpl), to, cc, not to, self._s(pos))
 
     def cc(
-        self, meta: Meta, args: list[tuple[n.Recipient, ...]]
+        self, pos: Pos | None, args: list[tuple[n.Recipient, ...]]
     ) -> tuple[str, tuple[n.Recipient, ...]]:
         return ("cc", args[0])
 
-    def recipients(self, meta: Meta, args: list[n.Recipient]) -> tuple[n.Recipient, ...]:
+    def recipients(self, pos: Pos | None, args: list[n.Recipient]) -> tuple[n.Recipient, ...]:
         return tuple(args)
 
-    def create_task(self, meta: Meta, args: list[object]) -> n.CreateTask:
+    def create_task(self, pos: Pos | None, args: list[object]) -> n.CreateTask:
         title = args[0]
         assert isinstance(title, Token)
         opts: dict[str, Any] = dict(a for a in args[1:] if isinstance(a, tuple))
@@ -775,225 +793,225 @@ class _ToNodes(Transformer[Token, object]):
             opts.get("for"),
             opts.get("due"),
             opts.get("priority"),
-            self._s(meta),
+            self._s(pos),
         )
 
-    def task_for(self, meta: Meta, args: list[n.Recipient]) -> tuple[str, n.Recipient]:
+    def task_for(self, pos: Pos | None, args: list[n.Recipient]) -> tuple[str, n.Recipient]:
         return ("for", args[0])
 
-    def task_due(self, meta: Meta, args: list[n.Duration]) -> tuple[str, n.Duration]:
+    def task_due(self, pos: Pos | None, args: list[n.Duration]) -> tuple[str, n.Duration]:
         return ("due", args[0])
 
-    def task_priority(self, meta: Meta, args: list[Token]) -> tuple[str, n.Name]:
+    def task_priority(self, pos: Pos | None, args: list[Token]) -> tuple[str, n.Name]:
         return ("priority", self._name(args[0]))
 
-    def post_webhook(self, meta: Meta, args: list[object]) -> n.PostWebhook:
+    def post_webhook(self, pos: Pos | None, args: list[object]) -> n.PostWebhook:
         endpoint = args[0]
         assert isinstance(endpoint, Token)
         payload = args[1] if len(args) > 1 else None
-        return n.PostWebhook(self._str(endpoint), payload, self._s(meta))  # type: ignore[arg-type]
+        return n.PostWebhook(self._str(endpoint), payload, self._s(pos))  # type: ignore[arg-type]
 
     def payload(
-        self, meta: Meta, pairs: list[tuple[str, n.Expr]]
+        self, pos: Pos | None, pairs: list[tuple[str, n.Expr]]
     ) -> tuple[tuple[str, n.Expr], ...]:
         return tuple(p for p in pairs if p is not None)
 
-    def pair(self, meta: Meta, args: list[object]) -> tuple[str, n.Expr]:
+    def pair(self, pos: Pos | None, args: list[object]) -> tuple[str, n.Expr]:
         key, value = args
         assert isinstance(key, Token)
         text = _unquote(str(key)) if key.type == "STRING" else str(key)
         return (text, value)  # type: ignore[return-value]
 
-    def notify(self, meta: Meta, args: list[Token]) -> n.Notify:
-        return n.Notify(self._str(args[0]), self._str(args[1]), self._s(meta))
+    def notify(self, pos: Pos | None, args: list[Token]) -> n.Notify:
+        return n.Notify(self._str(args[0]), self._str(args[1]), self._s(pos))
 
-    def set_field(self, meta: Meta, args: list[object]) -> n.SetField:
+    def set_field(self, pos: Pos | None, args: list[object]) -> n.SetField:
         name, value = args
         assert isinstance(name, n.Name)
-        return n.SetField(name, value, self._s(meta))  # type: ignore[arg-type]
+        return n.SetField(name, value, self._s(pos))  # type: ignore[arg-type]
 
-    def add_tag(self, meta: Meta, args: list[n.String]) -> n.TagChange:
-        return n.TagChange("add", args[0], self._s(meta))
+    def add_tag(self, pos: Pos | None, args: list[n.String]) -> n.TagChange:
+        return n.TagChange("add", args[0], self._s(pos))
 
-    def remove_tag(self, meta: Meta, args: list[n.String]) -> n.TagChange:
-        return n.TagChange("remove", args[0], self._s(meta))
+    def remove_tag(self, pos: Pos | None, args: list[n.String]) -> n.TagChange:
+        return n.TagChange("remove", args[0], self._s(pos))
 
-    def wait(self, meta: Meta, args: list[n.Duration]) -> n.Wait:
-        return n.Wait(args[0], self._s(meta))
+    def wait(self, pos: Pos | None, args: list[n.Duration]) -> n.Wait:
+        return n.Wait(args[0], self._s(pos))
 
     # -- expressions
-    def or_expr(self, meta: Meta, args: list[n.Expr]) -> n.Expr:
+    def or_expr(self, pos: Pos | None, args: list[n.Expr]) -> n.Expr:
         result = args[0]
         for right in args[1:]:
             result = n.Or(result, right, _join(result, right))
         return result
 
-    def and_expr(self, meta: Meta, args: list[n.Expr]) -> n.Expr:
+    def and_expr(self, pos: Pos | None, args: list[n.Expr]) -> n.Expr:
         result = args[0]
         for right in args[1:]:
             result = n.And(result, right, _join(result, right))
         return result
 
-    def not_(self, meta: Meta, args: list[n.Expr]) -> n.Not:
-        return n.Not(args[0], self._s(meta))
+    def not_(self, pos: Pos | None, args: list[n.Expr]) -> n.Not:
+        return n.Not(args[0], self._s(pos))
 
-    def for_(self, meta: Meta, args: list[object]) -> n.For:
-        return n.For(args[0], args[1], self._s(meta))  # type: ignore[arg-type]
+    def for_(self, pos: Pos | None, args: list[object]) -> n.For:
+        return n.For(args[0], args[1], self._s(pos))  # type: ignore[arg-type]
 
-    def compare(self, meta: Meta, args: list[object]) -> n.Compare:
+    def compare(self, pos: Pos | None, args: list[object]) -> n.Compare:
         left, op, right = args
-        return n.Compare(str(op), left, right, self._s(meta))  # type: ignore[arg-type]
+        return n.Compare(str(op), left, right, self._s(pos))  # type: ignore[arg-type]
 
-    def is_(self, meta: Meta, args: list[n.Expr]) -> n.Is:
-        return n.Is(args[0], _as_literal(args[1]), False, self._s(meta))
+    def is_(self, pos: Pos | None, args: list[n.Expr]) -> n.Is:
+        return n.Is(args[0], _as_literal(args[1]), False, self._s(pos))
 
-    def is_not(self, meta: Meta, args: list[n.Expr]) -> n.Is:
-        return n.Is(args[0], _as_literal(args[1]), True, self._s(meta))
+    def is_not(self, pos: Pos | None, args: list[n.Expr]) -> n.Is:
+        return n.Is(args[0], _as_literal(args[1]), True, self._s(pos))
 
-    def is_missing(self, meta: Meta, args: list[n.Expr]) -> n.Missing:
-        return n.Missing(args[0], False, self._s(meta))
+    def is_missing(self, pos: Pos | None, args: list[n.Expr]) -> n.Missing:
+        return n.Missing(args[0], False, self._s(pos))
 
-    def is_present(self, meta: Meta, args: list[n.Expr]) -> n.Missing:
-        return n.Missing(args[0], True, self._s(meta))
+    def is_present(self, pos: Pos | None, args: list[n.Expr]) -> n.Missing:
+        return n.Missing(args[0], True, self._s(pos))
 
-    def in_(self, meta: Meta, args: list[object]) -> n.In:
-        return n.In(args[0], args[1], False, self._s(meta))  # type: ignore[arg-type]
+    def in_(self, pos: Pos | None, args: list[object]) -> n.In:
+        return n.In(args[0], args[1], False, self._s(pos))  # type: ignore[arg-type]
 
-    def not_in(self, meta: Meta, args: list[object]) -> n.In:
-        return n.In(args[0], args[1], True, self._s(meta))  # type: ignore[arg-type]
+    def not_in(self, pos: Pos | None, args: list[object]) -> n.In:
+        return n.In(args[0], args[1], True, self._s(pos))  # type: ignore[arg-type]
 
-    def contains(self, meta: Meta, args: list[n.Expr]) -> n.TextTest:
-        return n.TextTest("contains", args[0], args[1], self._s(meta))
+    def contains(self, pos: Pos | None, args: list[n.Expr]) -> n.TextTest:
+        return n.TextTest("contains", args[0], args[1], self._s(pos))
 
-    def starts_with(self, meta: Meta, args: list[n.Expr]) -> n.TextTest:
-        return n.TextTest("starts with", args[0], args[1], self._s(meta))
+    def starts_with(self, pos: Pos | None, args: list[n.Expr]) -> n.TextTest:
+        return n.TextTest("starts with", args[0], args[1], self._s(pos))
 
-    def ends_with(self, meta: Meta, args: list[n.Expr]) -> n.TextTest:
-        return n.TextTest("ends with", args[0], args[1], self._s(meta))
+    def ends_with(self, pos: Pos | None, args: list[n.Expr]) -> n.TextTest:
+        return n.TextTest("ends with", args[0], args[1], self._s(pos))
 
-    def has_tag(self, meta: Meta, args: list[n.String]) -> n.HasTag:
-        return n.HasTag(args[0], self._s(meta))
+    def has_tag(self, pos: Pos | None, args: list[n.String]) -> n.HasTag:
+        return n.HasTag(args[0], self._s(pos))
 
-    def after(self, meta: Meta, args: list[object]) -> n.Relative:
-        return n.Relative("after", args[0], args[1], self._s(meta))  # type: ignore[arg-type]
+    def after(self, pos: Pos | None, args: list[object]) -> n.Relative:
+        return n.Relative("after", args[0], args[1], self._s(pos))  # type: ignore[arg-type]
 
-    def before(self, meta: Meta, args: list[object]) -> n.Relative:
-        return n.Relative("before", args[0], args[1], self._s(meta))  # type: ignore[arg-type]
+    def before(self, pos: Pos | None, args: list[object]) -> n.Relative:
+        return n.Relative("before", args[0], args[1], self._s(pos))  # type: ignore[arg-type]
 
-    def complete(self, meta: Meta, args: list[Token]) -> n.MilestoneState:
-        return n.MilestoneState(self._name(args[0]), True, None, self._s(meta))
+    def complete(self, pos: Pos | None, args: list[Token]) -> n.MilestoneState:
+        return n.MilestoneState(self._name(args[0]), True, None, self._s(pos))
 
-    def incomplete(self, meta: Meta, args: list[Token]) -> n.MilestoneState:
-        return n.MilestoneState(self._name(args[0]), False, None, self._s(meta))
+    def incomplete(self, pos: Pos | None, args: list[Token]) -> n.MilestoneState:
+        return n.MilestoneState(self._name(args[0]), False, None, self._s(pos))
 
-    def incomplete_after(self, meta: Meta, args: list[object]) -> n.MilestoneState:
+    def incomplete_after(self, pos: Pos | None, args: list[object]) -> n.MilestoneState:
         tok, duration = args
         assert isinstance(tok, Token)
-        return n.MilestoneState(self._name(tok), False, duration, self._s(meta))  # type: ignore[arg-type]
+        return n.MilestoneState(self._name(tok), False, duration, self._s(pos))  # type: ignore[arg-type]
 
-    def drops_below(self, meta: Meta, args: list[n.Expr]) -> n.Crossing:
-        return n.Crossing("below", args[0], args[1], self._s(meta))
+    def drops_below(self, pos: Pos | None, args: list[n.Expr]) -> n.Crossing:
+        return n.Crossing("below", args[0], args[1], self._s(pos))
 
-    def rises_above(self, meta: Meta, args: list[n.Expr]) -> n.Crossing:
-        return n.Crossing("above", args[0], args[1], self._s(meta))
+    def rises_above(self, pos: Pos | None, args: list[n.Expr]) -> n.Crossing:
+        return n.Crossing("above", args[0], args[1], self._s(pos))
 
-    def changes(self, meta: Meta, args: list[n.Expr]) -> n.Changes:
-        return n.Changes(args[0], None, None, self._s(meta))
+    def changes(self, pos: Pos | None, args: list[n.Expr]) -> n.Changes:
+        return n.Changes(args[0], None, None, self._s(pos))
 
-    def changes_to(self, meta: Meta, args: list[n.Expr]) -> n.Changes:
-        return n.Changes(args[0], None, _as_literal(args[1]), self._s(meta))
+    def changes_to(self, pos: Pos | None, args: list[n.Expr]) -> n.Changes:
+        return n.Changes(args[0], None, _as_literal(args[1]), self._s(pos))
 
-    def changes_from(self, meta: Meta, args: list[n.Expr]) -> n.Changes:
-        return n.Changes(args[0], _as_literal(args[1]), None, self._s(meta))
+    def changes_from(self, pos: Pos | None, args: list[n.Expr]) -> n.Changes:
+        return n.Changes(args[0], _as_literal(args[1]), None, self._s(pos))
 
-    def changes_from_to(self, meta: Meta, args: list[n.Expr]) -> n.Changes:
-        return n.Changes(args[0], _as_literal(args[1]), _as_literal(args[2]), self._s(meta))
+    def changes_from_to(self, pos: Pos | None, args: list[n.Expr]) -> n.Changes:
+        return n.Changes(args[0], _as_literal(args[1]), _as_literal(args[2]), self._s(pos))
 
-    def arith(self, meta: Meta, args: list[object]) -> n.Arith:
+    def arith(self, pos: Pos | None, args: list[object]) -> n.Arith:
         left, op, right = args
-        return n.Arith(str(op), left, right, self._s(meta))  # type: ignore[arg-type]
+        return n.Arith(str(op), left, right, self._s(pos))  # type: ignore[arg-type]
 
-    def negate(self, meta: Meta, args: list[object]) -> n.Expr:
+    def negate(self, pos: Pos | None, args: list[object]) -> n.Expr:
         operand = args[1]
         if isinstance(operand, n.Number):
-            return n.Number(-operand.value, operand.percent, self._s(meta))
-        return n.Negate(operand, self._s(meta))  # type: ignore[arg-type]
+            return n.Number(-operand.value, operand.percent, self._s(pos))
+        return n.Negate(operand, self._s(pos))  # type: ignore[arg-type]
 
-    def paren(self, meta: Meta, args: list[n.Expr]) -> n.Paren:
-        return n.Paren(args[0], self._s(meta))
+    def paren(self, pos: Pos | None, args: list[n.Expr]) -> n.Paren:
+        return n.Paren(args[0], self._s(pos))
 
-    def list_value(self, meta: Meta, items: list[object]) -> n.ListValue:
-        return n.ListValue(tuple(i for i in items if i is not None), self._s(meta))  # type: ignore[misc]
+    def list_value(self, pos: Pos | None, items: list[object]) -> n.ListValue:
+        return n.ListValue(tuple(i for i in items if i is not None), self._s(pos))  # type: ignore[misc]
 
-    def bare_name(self, meta: Meta, args: list[Token]) -> n.Name:
+    def bare_name(self, pos: Pos | None, args: list[Token]) -> n.Name:
         return self._name(args[0])
 
-    def count(self, meta: Meta, args: list[object]) -> n.Count:
+    def count(self, pos: Pos | None, args: list[object]) -> n.Count:
         event = args[0]
         assert isinstance(event, Token)
         where, window = _where_window(args[1:])
-        return n.Count(self._name(event), where, window, self._s(meta))
+        return n.Count(self._name(event), where, window, self._s(pos))
 
-    def distinct(self, meta: Meta, args: list[object]) -> n.Aggregate:
+    def distinct(self, pos: Pos | None, args: list[object]) -> n.Aggregate:
         fld, event = args[0], args[1]
         assert isinstance(fld, Token) and isinstance(event, Token)
         where, window = _where_window(args[2:])
         return n.Aggregate(
-            "distinct", self._name(fld), self._name(event), where, window, self._s(meta)
+            "distinct", self._name(fld), self._name(event), where, window, self._s(pos)
         )
 
-    def aggregate(self, meta: Meta, args: list[object]) -> n.Aggregate:
+    def aggregate(self, pos: Pos | None, args: list[object]) -> n.Aggregate:
         func, fld, event = args[0], args[1], args[2]
         assert isinstance(func, Token) and isinstance(fld, Token) and isinstance(event, Token)
         where, window = _where_window(args[3:])
         return n.Aggregate(
-            str(func), self._name(fld), self._name(event), where, window, self._s(meta)  # type: ignore[arg-type]
+            str(func), self._name(fld), self._name(event), where, window, self._s(pos)  # type: ignore[arg-type]
         )
 
-    def where(self, meta: Meta, args: list[n.Expr]) -> tuple[str, n.Expr]:
+    def where(self, pos: Pos | None, args: list[n.Expr]) -> tuple[str, n.Expr]:
         return ("where", args[0])
 
-    def window(self, meta: Meta, args: list[object]) -> tuple[str, n.Duration]:
+    def window(self, pos: Pos | None, args: list[object]) -> tuple[str, n.Duration]:
         return ("window", args[-1])  # type: ignore[return-value]
 
-    def last(self, meta: Meta, args: list[Token]) -> n.Last:
-        return n.Last(self._name(args[0]), self._name(args[1]), self._s(meta))
+    def last(self, pos: Pos | None, args: list[Token]) -> n.Last:
+        return n.Last(self._name(args[0]), self._name(args[1]), self._s(pos))
 
-    def days_since_last(self, meta: Meta, args: list[Token]) -> n.DaysSinceLast:
-        return n.DaysSinceLast(self._name(args[0]), self._s(meta))
+    def days_since_last(self, pos: Pos | None, args: list[Token]) -> n.DaysSinceLast:
+        return n.DaysSinceLast(self._name(args[0]), self._s(pos))
 
-    def days_since(self, meta: Meta, args: list[n.Expr]) -> n.DaysBetween:
-        return n.DaysBetween("since", args[0], self._s(meta))
+    def days_since(self, pos: Pos | None, args: list[n.Expr]) -> n.DaysBetween:
+        return n.DaysBetween("since", args[0], self._s(pos))
 
-    def days_until(self, meta: Meta, args: list[n.Expr]) -> n.DaysBetween:
-        return n.DaysBetween("until", args[0], self._s(meta))
+    def days_until(self, pos: Pos | None, args: list[n.Expr]) -> n.DaysBetween:
+        return n.DaysBetween("until", args[0], self._s(pos))
 
-    def duration(self, meta: Meta, args: list[Token]) -> n.Duration:
+    def duration(self, pos: Pos | None, args: list[Token]) -> n.Duration:
         amount, unit = args
-        return n.Duration(Decimal(str(amount)), _UNITS[str(unit)], False, self._s(meta))  # type: ignore[arg-type]
+        return n.Duration(Decimal(str(amount)), _UNITS[str(unit)], False, self._s(pos))  # type: ignore[arg-type]
 
-    def business_duration(self, meta: Meta, args: list[Token]) -> n.Duration:
+    def business_duration(self, pos: Pos | None, args: list[Token]) -> n.Duration:
         amount, unit = args
-        return n.Duration(Decimal(str(amount)), _UNITS[str(unit)], True, self._s(meta))  # type: ignore[arg-type]
+        return n.Duration(Decimal(str(amount)), _UNITS[str(unit)], True, self._s(pos))  # type: ignore[arg-type]
 
-    def dotted(self, meta: Meta, args: list[Token]) -> n.Name:
-        return n.Name(tuple(str(t) for t in args), self._s(meta))
+    def dotted(self, pos: Pos | None, args: list[Token]) -> n.Name:
+        return n.Name(tuple(str(t) for t in args), self._s(pos))
 
-    def number(self, meta: Meta, args: list[Token]) -> n.Number:
-        return n.Number(Decimal(str(args[0])), False, self._s(meta))
+    def number(self, pos: Pos | None, args: list[Token]) -> n.Number:
+        return n.Number(Decimal(str(args[0])), False, self._s(pos))
 
-    def percent(self, meta: Meta, args: list[Token]) -> n.Number:
-        return n.Number(Decimal(str(args[0])[:-1]) / 100, True, self._s(meta))
+    def percent(self, pos: Pos | None, args: list[Token]) -> n.Number:
+        return n.Number(Decimal(str(args[0])[:-1]) / 100, True, self._s(pos))
 
-    def string(self, meta: Meta, args: list[Token]) -> n.String:
+    def string(self, pos: Pos | None, args: list[Token]) -> n.String:
         return self._str(args[0])
 
 
-# Rule name -> the plain function `v_args` wrapped (functools.wraps keeps `__wrapped__`).
+# Rule or alias name -> its builder, looked up once rather than with getattr per node.
 _METHODS: dict[str, Any] = {
-    name: member.__wrapped__
+    name: member
     for name, member in vars(_ToNodes).items()
-    if not name.startswith("_") and hasattr(member, "visit_wrapper")
+    if not name.startswith("_") and name != "from_tree" and callable(member)
 }
 
 

@@ -543,3 +543,84 @@ def test_language_like_text_gives_diagnostics_not_exceptions(text: str) -> None:
 @given(mutated_examples())
 def test_mutated_examples_give_diagnostics_not_exceptions(text: str) -> None:
     _never_raises(text)
+
+
+# --------------------------------------------------------------------------- the lean driver
+
+# `parse` runs Lark's tables through `lalr.Driver` and asks Lark itself only when that
+# gives up; both must agree on every text: the same nodes with the same spans, and a
+# give-up exactly where Lark finds a syntax error.
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "playbooks" / "examples"
+CHECK_CASES = Path(__file__).parent / "check_cases"
+
+
+def _deep(value: object) -> object:
+    """A node as nested tuples, spans included (node equality leaves spans out)."""
+    if hasattr(value, "__dataclass_fields__"):
+        names = value.__dataclass_fields__  # type: ignore[attr-defined]
+        return (type(value).__name__, *((k, _deep(getattr(value, k))) for k in names))
+    if isinstance(value, (tuple, list)):
+        return tuple(_deep(v) for v in value)
+    return value
+
+
+def _both_ways(text: str) -> None:
+    from playbook_engine import parse as p
+    from playbook_engine.lalr import GiveUp
+
+    source = p._normalise(text)
+    driver = p._driver()
+    assert driver is not None, "the lean driver does not support the grammar"
+    lean = p._ToNodes("d.playbook")
+    try:
+        fast: object = driver.parse(source, lean)
+    except GiveUp:
+        fast = GiveUp
+    slow_nodes = p._ToNodes("d.playbook")
+    try:
+        slow: object = slow_nodes.from_tree(p._lark_parse(source, "d.playbook"))
+    except p._SyntaxProblem:
+        slow = GiveUp
+    assert _deep(fast) == _deep(slow)
+    if fast is not GiveUp:
+        assert _deep(lean.repeated) == _deep(slow_nodes.repeated)
+
+
+def _corpus() -> list[str]:
+    texts = [p.read_text(encoding="utf-8") for p in SPEC_FILES]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*.playbook"))]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(CHECK_CASES.rglob("*.playbook"))]
+    for path in sorted(CHECK_CASES.glob("*.case")):
+        for part in path.read_text(encoding="utf-8").split("@@ ")[1:]:
+            name, _, body = part.partition("\n")
+            if name.endswith(".playbook"):
+                texts.append(body)
+    for name in ("files.cases", "errors.cases"):
+        texts += [c.source for c in _cases(name)]
+    texts += [f"segment _expr: {c.source}" for c in _cases("expressions.cases")]
+    return texts
+
+
+def test_driver_and_lark_agree_on_every_fixture() -> None:
+    texts = _corpus()
+    assert len(texts) > 100
+    for text in texts:
+        _both_ways(text)
+
+
+def test_driver_and_lark_agree_on_broken_inputs() -> None:
+    for text in _broken_inputs():
+        _both_ways(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_examples())
+def test_driver_and_lark_agree_on_mutated_examples(text: str) -> None:
+    _both_ways(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LANGUAGE_ISH, max_size=30).map(" ".join))
+def test_driver_and_lark_agree_on_language_like_text(text: str) -> None:
+    _both_ways(text)

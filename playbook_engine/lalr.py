@@ -1,0 +1,278 @@
+"""A lean LALR(1) driver over the tables Lark builds: text in, one builder call per node.
+
+Lark's own loop makes a parse tree through a chain of wrappers on every reduction
+(positions, child filtering, single-child expansion) and the transformer then walks that
+tree again; for 1,000 rules that was most of `playbook check`. This driver runs Lark's
+tables, Lark's per-state lexers and the same indentation rules, and calls the builder of
+each rule with the children Lark would have kept and the position Lark's
+`propagate_positions` would have given: from the first to the last token the reduction
+consumed, filtered-out keywords and newlines included.
+
+It handles text that parses, and nothing else: on any problem it raises `GiveUp`, and the
+caller asks Lark, whose exceptions the syntax messages are made from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lark import Lark, Token
+from lark.lexer import BasicLexer, ContextualLexer, PatternStr, UnlessCallback
+from lark.parsers.lalr_analysis import Shift
+
+# (line, column, end_line, end_column) of a stretch of text, 1-based, end exclusive.
+Pos = tuple[int, int, int, int]
+Builder = Callable[[Any, Pos | None, list[Any]], Any]
+
+
+class GiveUp(Exception):
+    """The text does not parse (or not the way this driver can follow): ask Lark."""
+
+
+class Unsupported(Exception):
+    """The grammar or parser uses a Lark feature this driver does not reproduce."""
+
+
+# What a reduction does with its children.
+_PASS = 0  # `?rule: x`: the child itself, position and all
+_EXPAND1 = 1  # `?rule`: the child itself when only one is kept, else a node
+_INLINE = 2  # `_rule` (and Lark's `__x_plus_n`): its children join the parent's
+_NODE = 3
+
+
+class _Lexer:
+    """One parser state's lexer: its regexes and the keywords folded into NAME."""
+
+    __slots__ = ("ignore", "keywords", "newline", "regexes")
+
+    def __init__(self, lexer: BasicLexer) -> None:
+        self.regexes = tuple(lexer.scanner._mres)
+        self.ignore = lexer.ignore_types
+        self.newline = lexer.newline_types
+        # Lark lexes `when` as NAME and retypes it when it equals a keyword of the state;
+        # for plain strings that test is a dictionary lookup.
+        self.keywords: dict[str, dict[str, str]] = {}
+        for type_, callback in lexer.callback.items():
+            if not isinstance(callback, UnlessCallback):
+                raise Unsupported(f"lexer callback on {type_}")
+            words: dict[str, str] = {}
+            for term in callback.scanner.terminals:
+                if not isinstance(term.pattern, PatternStr) or term.pattern.flags:
+                    raise Unsupported(f"keyword {term.name}")
+                words[term.pattern.value] = term.name
+            self.keywords[type_] = words
+
+
+class Driver:
+    """Lark's LALR tables and lexers for one grammar, driven without a parse tree."""
+
+    def __init__(self, lark: Lark, builders: Mapping[str, Builder]) -> None:
+        options = lark.options
+        if options.parser != "lalr" or options.lexer != "contextual" or options.maybe_placeholders:
+            raise Unsupported("only LALR with the contextual lexer, without placeholders")
+        frontend = lark.parser
+        lexer = getattr(frontend.lexer, "lexer", None)
+        indenter = getattr(frontend.lexer, "postlexer", None)
+        if not isinstance(lexer, ContextualLexer) or indenter is None or options.lexer_callbacks:
+            raise Unsupported("the contextual lexer with an indenter is expected")
+        self.nl_type: str = indenter.NL_type
+        self.indent_type: str = indenter.INDENT_type
+        self.dedent_type: str = indenter.DEDENT_type
+        self.tab_len: int = indenter.tab_len
+        self.opening = frozenset(indenter.OPEN_PAREN_types)
+        self.closing = frozenset(indenter.CLOSE_PAREN_types)
+
+        table = frontend.parser.parser.parse_table
+        self.start_state: int = table.start_states["start"]
+        self.end_state: int = table.end_states["start"]
+        by_lexer: dict[int, _Lexer] = {}
+        self.lexers: dict[int, _Lexer] = {}
+        for state, basic in lexer.lexers.items():
+            if not isinstance(basic, BasicLexer):
+                raise Unsupported(f"lexer {type(basic).__name__}")
+            if id(basic) not in by_lexer:
+                by_lexer[id(basic)] = _Lexer(basic)
+            self.lexers[state] = by_lexer[id(basic)]
+
+        rules: dict[Any, tuple[Any, ...]] = {}
+        self.kept: set[str] = set()  # terminals some builder receives as a Token
+        self.states: dict[int, dict[str, tuple[bool, Any]]] = {}
+        for state, actions in table.states.items():
+            row: dict[str, tuple[bool, Any]] = {}
+            for symbol, (action, arg) in actions.items():
+                if action is Shift:
+                    row[symbol] = (True, arg)
+                else:
+                    if arg not in rules:
+                        rules[arg] = self._rule(arg, builders)
+                    row[symbol] = (False, rules[arg])
+            self.states[state] = row
+
+    def _rule(self, rule: Any, builders: Mapping[str, Builder]) -> tuple[Any, ...]:
+        """(size, origin, what to do, kept children as (index, spliced), builder)."""
+        options = rule.options
+        if options.keep_all_tokens or options.template_source:
+            raise Unsupported(f"rule options of {rule.origin.name}")
+        include: list[tuple[int, bool]] = []
+        for i, symbol in enumerate(rule.expansion):
+            if symbol.is_term:
+                if not symbol.filter_out:
+                    include.append((i, False))
+                    self.kept.add(symbol.name)
+            else:
+                include.append((i, symbol.name.startswith("_")))
+        origin = rule.origin.name
+        name = rule.alias or origin
+        builder = builders.get(name)
+        if options.expand1 and not rule.alias:
+            if len(rule.expansion) == 1 and include == [(0, False)]:
+                mode = _PASS
+            else:
+                mode = _EXPAND1
+                if builder is None and (len(include) > 1 or any(s for _, s in include)):
+                    raise Unsupported(f"no builder for {name}")
+        elif origin.startswith("_"):
+            if rule.alias:
+                raise Unsupported(f"an alias on the inlined rule {origin}")
+            mode = _INLINE
+        else:
+            mode = _NODE
+            if builder is None:
+                raise Unsupported(f"no builder for {name}")
+        return (len(rule.expansion), origin, mode, tuple(include), builder)
+
+    def parse(self, text: str, context: Any) -> Any:
+        """The start rule's value; `context` is passed to every builder first."""
+        states = [self.start_state]
+        values: list[Any] = []
+        spans: list[Pos | None] = []
+        table = self.states
+
+        def feed(type_: str, value: Any, pos: Pos) -> None:
+            while True:
+                try:
+                    shift, arg = table[states[-1]][type_]
+                except KeyError:
+                    raise GiveUp(type_) from None
+                if shift:
+                    states.append(arg)
+                    values.append(value)
+                    spans.append(pos)
+                    return
+                reduce(arg)
+
+        def reduce(rule: tuple[Any, ...]) -> None:
+            size, origin, mode, include, builder = rule
+            if mode == _PASS:
+                states[-1] = table[states[-2]][origin][1]
+                return
+            if size:
+                raw = values[-size:]
+                found = spans[-size:]
+                del values[-size:], spans[-size:], states[-size:]
+            else:
+                raw, found = [], []
+            first = last = None
+            for first in found:
+                if first is not None:
+                    break
+            for last in reversed(found):
+                if last is not None:
+                    break
+            at = None if first is None or last is None else (
+                first[0], first[1], last[2], last[3])
+            children: list[Any] = []
+            for i, splice in include:
+                if splice:
+                    children.extend(raw[i])
+                else:
+                    children.append(raw[i])
+            if mode == _INLINE:
+                value: Any = children
+            elif mode == _EXPAND1 and len(children) == 1:
+                value = children[0]
+            else:
+                value = builder(context, at, children)
+            states.append(table[states[-1]][origin][1])
+            values.append(value)
+            spans.append(at)
+
+        self._tokens(text, states, feed)
+        while True:
+            try:
+                shift, arg = table[states[-1]]["$END"]
+            except KeyError:
+                raise GiveUp("$END") from None
+            if shift:
+                raise GiveUp("$END shifted")
+            reduce(arg)
+            if states[-1] == self.end_state:
+                return values[-1]
+
+    def _tokens(
+        self, text: str, states: list[int], feed: Callable[[str, Any, Pos], None]
+    ) -> None:
+        """Lex `text` in the parser's current state and feed each token, as Lark's
+        contextual lexer and `Indenter` do (newlines inside brackets are not line ends)."""
+        lexers, kept, nl_type = self.lexers, self.kept, self.nl_type
+        at, end, line, line_start = 0, len(text), 1, 0
+        indents = [0]
+        brackets = 0
+        last: Pos | None = None
+        while at < end:
+            lexer = lexers[states[-1]]
+            for regex in lexer.regexes:
+                match = regex.match(text, at)
+                if match:
+                    break
+            else:
+                raise GiveUp("no token")
+            value = match.group(0)
+            type_ = match.lastgroup
+            assert type_ is not None
+            start, column = at, at - line_start + 1
+            end_line = line
+            if type_ in lexer.newline:
+                newlines = value.count("\n")
+                if newlines:
+                    end_line = line + newlines
+                    line_start = at + value.rindex("\n") + 1
+            at += len(value)
+            pos = (line, column, end_line, at - line_start + 1)
+            line = end_line
+            if type_ in lexer.ignore:
+                continue
+            words = lexer.keywords.get(type_)
+            if words is not None:
+                type_ = words.get(value, type_)
+            last = pos
+            if type_ == nl_type:
+                if brackets:
+                    continue
+                feed(type_, None, pos)
+                indent_text = value.rsplit("\n", 1)[1]
+                indent = indent_text.count(" ") + indent_text.count("\t") * self.tab_len
+                if indent > indents[-1]:
+                    indents.append(indent)
+                    feed(self.indent_type, None, pos)
+                    continue
+                while indent < indents[-1]:
+                    indents.pop()
+                    feed(self.dedent_type, None, pos)
+                if indent != indents[-1]:
+                    raise GiveUp("dedent")
+                continue
+            token = Token(type_, value, start, pos[0], pos[1], pos[2], pos[3], at) \
+                if type_ in kept else None
+            feed(type_, token, pos)
+            if type_ in self.opening:
+                brackets += 1
+            elif type_ in self.closing:
+                brackets -= 1
+                if brackets < 0:
+                    raise GiveUp("bracket")
+        while len(indents) > 1:
+            indents.pop()
+            assert last is not None
+            feed(self.dedent_type, None, last)
