@@ -64,6 +64,27 @@ class _Lexer:
             self.keywords[type_] = words
 
 
+class _Lexers(dict[int, _Lexer]):
+    """Each parser state's lexer, made the first time the state lexes: the regexes of
+    states a text never reaches are not compiled (Lark makes them lazily too)."""
+
+    def __init__(self, lexer: ContextualLexer) -> None:
+        super().__init__()
+        self.basic = lexer.lexers
+        self.made: dict[int, _Lexer] = {}  # by id of Lark's lexer: states share them
+
+    def __missing__(self, state: int) -> _Lexer:
+        basic = self.basic[state]
+        if not isinstance(basic, BasicLexer):
+            raise GiveUp(f"lexer {type(basic).__name__}")
+        try:
+            made = self.made.get(id(basic)) or _Lexer(basic)
+        except Unsupported as exc:
+            raise GiveUp(str(exc)) from exc
+        self.made[id(basic)] = self[state] = made
+        return made
+
+
 class Driver:
     """Lark's LALR tables and lexers for one grammar, driven without a parse tree."""
 
@@ -86,15 +107,7 @@ class Driver:
         table = frontend.parser.parser.parse_table
         self.start_state: int = table.start_states["start"]
         self.end_state: int = table.end_states["start"]
-        by_lexer: dict[int, _Lexer] = {}
-        self.lexers: dict[int, _Lexer] = {}
-        for state, basic in lexer.lexers.items():
-            if not isinstance(basic, BasicLexer):
-                raise Unsupported(f"lexer {type(basic).__name__}")
-            if id(basic) not in by_lexer:
-                by_lexer[id(basic)] = _Lexer(basic)
-            self.lexers[state] = by_lexer[id(basic)]
-
+        self.lexers = _Lexers(lexer)
         rules: dict[Any, tuple[Any, ...]] = {}
         self.kept: set[str] = set()  # terminals some builder receives as a Token
         self.states: dict[int, dict[str, tuple[bool, Any]]] = {}
@@ -144,44 +157,43 @@ class Driver:
 
     def parse(self, text: str, context: Any) -> Any:
         """The start rule's value; `context` is passed to every builder first."""
+        table = self.states
         states = [self.start_state]
         values: list[Any] = []
         spans: list[Pos | None] = []
-        table = self.states
 
-        def feed(type_: str, value: Any, pos: Pos) -> None:
+        def feed(type_: str, value: Any, pos: Pos | None) -> None:
             while True:
-                try:
-                    shift, arg = table[states[-1]][type_]
-                except KeyError:
-                    raise GiveUp(type_) from None
+                action = table[states[-1]].get(type_)
+                if action is None:
+                    raise GiveUp(type_)
+                shift, arg = action
                 if shift:
                     states.append(arg)
                     values.append(value)
                     spans.append(pos)
                     return
-                reduce(arg)
+                if arg[2] == _PASS:
+                    # Most reductions are `?rule: x` chains (expr -> ... -> atom): only
+                    # the state changes.
+                    states[-1] = table[states[-2]][arg[1]][1]
+                else:
+                    reduce(arg)
 
         def reduce(rule: tuple[Any, ...]) -> None:
             size, origin, mode, include, builder = rule
-            if mode == _PASS:
-                states[-1] = table[states[-2]][origin][1]
-                return
             if size:
                 raw = values[-size:]
                 found = spans[-size:]
                 del values[-size:], spans[-size:], states[-size:]
+                first, last = found[0], found[-1]
+                if first is None or last is None:
+                    first = next((f for f in found if f is not None), None)
+                    last = next((f for f in reversed(found) if f is not None), None)
+                at = None if first is None or last is None else (
+                    first[0], first[1], last[2], last[3])
             else:
-                raw, found = [], []
-            first = last = None
-            for first in found:
-                if first is not None:
-                    break
-            for last in reversed(found):
-                if last is not None:
-                    break
-            at = None if first is None or last is None else (
-                first[0], first[1], last[2], last[3])
+                raw, at = [], None
             children: list[Any] = []
             for i, splice in include:
                 if splice:
@@ -200,13 +212,13 @@ class Driver:
 
         self._tokens(text, states, feed)
         while True:
-            try:
-                shift, arg = table[states[-1]]["$END"]
-            except KeyError:
-                raise GiveUp("$END") from None
-            if shift:
-                raise GiveUp("$END shifted")
-            reduce(arg)
+            action = table[states[-1]].get("$END")
+            if action is None or action[0]:
+                raise GiveUp("$END")
+            if action[1][2] == _PASS:
+                states[-1] = table[states[-2]][action[1][1]][1]
+            else:
+                reduce(action[1])
             if states[-1] == self.end_state:
                 return values[-1]
 

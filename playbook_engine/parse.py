@@ -214,6 +214,8 @@ def _dedent_line(source: str) -> int:
 def _tabs(source: str, filename: str) -> Iterator[Diagnostic]:
     """A tab in a code line's indentation: blocks nest by spaces, and a tab's width is a
     matter of the editor, so the block a tabbed line belongs to would be a guess."""
+    if "\t" not in source:
+        return
     for number, line in enumerate(source.split("\n"), start=1):
         code = line.lstrip(" \t")
         if code and not code.startswith("#") and "\t" in line[: len(line) - len(code)]:
@@ -243,7 +245,7 @@ def comment_start(line: str) -> int | None:
 def _comments(source: str) -> Iterator[n.Comment]:
     """Every `#` comment outside a string, for the formatter to keep."""
     for number, line in enumerate(source.split("\n"), start=1):
-        col = comment_start(line)
+        col = comment_start(line) if "#" in line else None
         if col is not None:
             trailing = bool(line[:col].strip())
             yield n.Comment(line[col:].rstrip(), number, col + 1, trailing)
@@ -533,6 +535,8 @@ def _tok_span(filename: str, tok: Token) -> n.Span:
 
 def _unquote(raw: str) -> str:
     body = raw[1:-1]
+    if "\\" not in body:
+        return body
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
