@@ -279,15 +279,16 @@ def _candidates(
     table = frames.accounts
     table = _with_history(frames, planner, table)
     table = _with_aggregates(frames, planner, table)
-    table = _with_stages(planner, table)
+    staged = _with_stages(planner, table)
+    del table
     masks = {p.index: p.mask for p in plans if p.mask is not None}
     sures = {p.index: p.sure for p in plans if p.sure is not None}
     by_account: dict[int, list[int]] = {}
     rows = wanted if wanted is not None else None
     if masks:
-        picked = table.select(pl.col(IDX), *[m.alias(f"r{i}") for i, m in masks.items()],
-                              *[m.alias(f"s{i}") for i, m in sures.items()])
-        del table
+        picked = staged.select(pl.col(IDX), *[m.alias(f"r{i}") for i, m in masks.items()],
+                               *[m.alias(f"s{i}") for i, m in sures.items()])
+        del staged
         if rows is not None:
             picked = picked.filter(pl.col(IDX).is_in(rows))
         some = picked.filter(pl.any_horizontal(pl.col(f"r{i}") for i in masks)).get_column(IDX)
@@ -431,16 +432,20 @@ def _not_rearmed(
             continue
         checks[i] = pl.all_horizontal(terms)
     table = _with_aggregates(sub, planner, _with_history(sub, planner, sub.accounts))
-    table = _with_stages(planner, table)
+    staged = _with_stages(planner, table)
     mapping = pl.DataFrame({IDX: pl.Series(range(len(rows)), dtype=pl.UInt32),
                             "__row": pl.Series(rows, dtype=pl.UInt32)})
-    table = table.join(mapping, on=IDX, how="left", maintain_order="left")
+    staged = staged.join(mapping, on=IDX, how="left", maintain_order="left")
     ks = pl.concat([f.select(pl.col(IDX).alias("__row"), pl.col("k"),
                              pl.lit(f"k{i}").alias("__rule")) for i, f in todo.items()])
     wide = ks.pivot(on="__rule", index="__row", values="k")
-    table = table.join(wide, on="__row", how="left", maintain_order="left")
-    for i, check in checks.items():
-        found = table.filter(pl.col(f"k{i}").is_not_null() & check)
+    staged = staged.join(wide, on="__row", how="left", maintain_order="left")
+    # Every rule's check in one query, then a cheap filter on each finished column.
+    held = staged.lazy().select(
+        "__row", *[(pl.col(f"k{i}").is_not_null() & check).alias(f"h{i}")
+                   for i, check in checks.items()]).collect()
+    for i in checks:
+        found = held.filter(pl.col(f"h{i}"))
         held_rows[i] = held_rows.get(i, []) + found.get_column("__row").to_list()
     return held_rows
 
@@ -469,13 +474,16 @@ def _with_history(frames: Frames, planner: Planner, table: pl.DataFrame) -> pl.D
 
 
 def _with_stages(planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
-    """The planner's intermediate columns, a level at a time."""
+    """The planner's intermediate columns, a level at a time, in one lazy query (which
+    lets polars share work across levels: about twice as fast as eager steps when there
+    are a thousand columns, as in the re-arming check)."""
     levels: dict[int, list[pl.Expr]] = {}
     for name, expr, level in planner.stages:
         levels.setdefault(level, []).append(expr.alias(name))
+    query = table.lazy()
     for level in sorted(levels):
-        table = table.with_columns(levels[level])
-    return table
+        query = query.with_columns(levels[level])
+    return query.collect()
 
 
 def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
