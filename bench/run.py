@@ -1,11 +1,13 @@
 """Run every benchmark and print one table of the figures (`make bench`).
 
-    .venv/bin/python bench/run.py [--quick] [--only check,evaluate,compare] [--out DIR]
+    .venv/bin/python bench/run.py [--quick] [--only check,evaluate,compare,dryrun,sweep]
+        [--out DIR]
 
 Each benchmark runs in its own process (memory and caches start clean) and writes its
 figures as JSON under `--out` (default: bench/results/); the table at the end is the
-one kept in bench/README.md. `--quick` uses small sizes (a minute or so) instead of the
-headline ones (1,000 rules; 100,000 accounts; 1,000,000 accounts for compare).
+one kept in bench/README.md. `--quick` uses small sizes (a few minutes) instead of the
+headline ones (1,000 rules; 100,000 accounts; 1,000,000 accounts for compare and sweep;
+50,000 accounts x 12 events for dryrun).
 """
 
 from __future__ import annotations
@@ -28,13 +30,18 @@ FULL = {
     # (bulk._not_rearmed) grew faster than linearly, and past 8 GB on 2,000 accounts.
     "evaluate": ["--accounts", "100000", "--repeat", "20000"],
     "compare": ["--accounts", "1000000", "--rules", "20", "--cap", "20000", "--probe"],
+    "dryrun": ["--accounts", "50000", "--events", "12", "--repeat", "3"],
+    "sweep": ["--accounts", "1000000", "--events", "30", "--steady"],
 }
 QUICK = {
     "check": ["--rules", "1000", "--playbooks", "50", "--repeat", "3"],
     "evaluate": ["--accounts", "5000", "--repeat", "5000"],
     "compare": ["--accounts", "50000", "--rules", "20", "--cap", "5000", "--probe"],
+    "dryrun": ["--accounts", "5000", "--events", "12", "--repeat", "2"],
+    "sweep": ["--accounts", "50000", "--events", "30", "--steady"],
 }
-SCRIPTS = {"check": "check_bench.py", "evaluate": "evaluate_bench.py", "compare": "compare.py"}
+SCRIPTS = {"check": "check_bench.py", "evaluate": "evaluate_bench.py", "compare": "compare.py",
+           "dryrun": "dryrun_bench.py", "sweep": "sweep_bench.py"}
 
 
 def run(name: str, args: list[str], out: Path) -> dict[str, Any]:
@@ -117,13 +124,31 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                 f"checks/s{ratio} |")
         rows.append(f"| | results identical | {'yes' if c['agree'] else 'NO'}: "
                     f"{c['true_pairs']:,} true (account, rule) pairs |")
+    if "dryrun" in results:
+        d = results["dryrun"]
+        rows.append(
+            f"| dryrun (issue 4) | `playbook dry-run --format json`, {d['accounts']:,} accounts "
+            f"x {d['events']} events ({d['fixture_bytes'] / 1e6:,.0f} MB {d['format']}), "
+            f"end to end, best of {len(d['runs'])} | {d['seconds']:.2f} s, "
+            f"{d['accounts_per_s']:,} accounts/s (target >= 10,000) |")
+        rows.append(f"| | its phases | {d['stats'][-1] if d['stats'] else ''} |")
+    if "sweep" in results:
+        w = results["sweep"]
+        state = "after a daily run" if w["steady"] else "first run"
+        rows.append(
+            f"| sweep (issue 4) | decision pass, {w['accounts']:,} accounts x {w['events']} "
+            f"events, {state} | {w['seconds']:.2f} s (target < 15 s), peak "
+            f"{w['peak_gib']:.2f} GiB (target < 8) |")
+        phases = ", ".join(f"{k} {v:.2f}s" for k, v in w["phases"].items())
+        rows.append(f"| | phases; candidates; actions | {phases}; {w['per_account']:,} "
+                    f"accounts decided one by one; {w['actions']:,} actions |")
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="check,evaluate,compare")
+    parser.add_argument("--only", default="check,evaluate,compare,dryrun,sweep")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
