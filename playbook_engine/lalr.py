@@ -15,7 +15,7 @@ caller asks Lark, whose exceptions the syntax messages are made from.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token
 from lark.lexer import BasicLexer, ContextualLexer, PatternStr, UnlessCallback
@@ -44,10 +44,13 @@ _NODE = 3
 class _Lexer:
     """One parser state's lexer: its regexes and the keywords folded into NAME."""
 
-    __slots__ = ("ignore", "keywords", "newline", "regexes")
+    __slots__ = ("ignore", "keywords", "match", "newline")
 
     def __init__(self, lexer: BasicLexer) -> None:
-        self.regexes = tuple(lexer.scanner._mres)
+        regexes = lexer.scanner._mres
+        if len(regexes) != 1:  # Lark splits an alternation past Python's group limit
+            raise Unsupported("more than one regex per lexer")
+        self.match = regexes[0].match
         self.ignore = lexer.ignore_types
         self.newline = lexer.newline_types
         # Lark lexes `when` as NAME and retypes it when it equals a keyword of the state;
@@ -204,6 +207,10 @@ class Driver:
                 value: Any = children
             elif mode == _EXPAND1 and len(children) == 1:
                 value = children[0]
+                if isinstance(value, Token):
+                    # Lark passes a lone token up as it is, without the filtered
+                    # keywords around it in its position.
+                    at = cast(Pos, (value.line, value.column, value.end_line, value.end_column))
             else:
                 value = builder(context, at, children)
             states.append(table[states[-1]][origin][1])
@@ -234,27 +241,22 @@ class Driver:
         last: Pos | None = None
         while at < end:
             lexer = lexers[states[-1]]
-            for regex in lexer.regexes:
-                match = regex.match(text, at)
-                if match:
-                    break
-            else:
+            match = lexer.match(text, at)
+            if match is None:
                 raise GiveUp("no token")
-            value = match.group(0)
+            value = match.group()
             type_ = match.lastgroup
             assert type_ is not None
-            start, column = at, at - line_start + 1
-            end_line = line
+            start, start_line, column = at, line, at - line_start + 1
             if type_ in lexer.newline:
                 newlines = value.count("\n")
                 if newlines:
-                    end_line = line + newlines
+                    line += newlines
                     line_start = at + value.rindex("\n") + 1
-            at += len(value)
-            pos = (line, column, end_line, at - line_start + 1)
-            line = end_line
+            at = match.end()
             if type_ in lexer.ignore:
                 continue
+            pos = (start_line, column, line, at - line_start + 1)
             words = lexer.keywords.get(type_)
             if words is not None:
                 type_ = words.get(value, type_)
