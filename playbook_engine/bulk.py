@@ -502,20 +502,16 @@ def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> p
         reach = pl.col("at") <= max(s.end for s in group)
         if all(s.start is not None for s in group):
             reach = reach & (pl.col("at") > min(s.start for s in group if s.start is not None))
-        events = frames.events.filter((pl.col("type") == event) & reach)
-        wanted: set[str] = set()
-        for s in group:
-            if s.where is not None:
-                for expr in (s.where.v, s.where.x):
-                    if expr is not None:
-                        wanted |= set(expr.meta.root_names())
+        aggregations = [expr for s in group for expr in s.aggregations()]
+        wanted = {c for expr in aggregations for c in expr.meta.root_names()}
         joined = sorted(c[len(ACCOUNT_PREFIX):] for c in wanted if c.startswith(ACCOUNT_PREFIX))
+        # Lazy, so that only the columns read are carried through the filter: the events
+        # table is tens of millions of rows with a column per event field.
+        events = frames.events.lazy().filter((pl.col("type") == event) & reach)
         if joined:
             extra = table.select(IDX, *[pl.col(c).alias(ACCOUNT_PREFIX + c) for c in joined])
-            events = events.join(extra, on=IDX, how="left", maintain_order="left")
-        grouped = events.group_by(IDX, maintain_order=True).agg(
-            expr for s in group for expr in s.aggregations()
-        )
+            events = events.join(extra.lazy(), on=IDX, how="left", maintain_order="left")
+        grouped = events.group_by(IDX).agg(aggregations).collect()
         table = table.join(grouped, on=IDX, how="left", maintain_order="left")
     return table.with_columns(pl.col(k).fill_null(v) for k, v in fills.items())
 
@@ -532,13 +528,15 @@ def _last_fired(
                            "__kid": list(range(len(keys)))},
                           schema={"playbook": pl.String, "rule": pl.String,
                                   "__kid": pl.UInt32})
-    fired = frames.fired.filter(
-        pl.col(IDX).is_in(rows.implode()) & (pl.col("at") <= micros(at))).select(
-        IDX, pl.col("playbook").cast(pl.String), pl.col("rule").cast(pl.String), "at")
+    # Grouped on the names as stored (categories: cheap keys), and turned into text only
+    # once per (rule, account): the records can number tens of millions.
     last = (
-        fired.join(wanted, on=["playbook", "rule"], how="inner")
-        .group_by("__kid", IDX)
+        frames.fired.filter(pl.col(IDX).is_in(rows.implode()) & (pl.col("at") <= micros(at)))
+        .group_by("playbook", "rule", IDX)
         .agg(pl.col("at").max().alias("last"))
+        .with_columns(pl.col("playbook").cast(pl.String), pl.col("rule").cast(pl.String))
+        .join(wanted, on=["playbook", "rule"], how="inner")
+        .select("__kid", IDX, "last")
     )
     return {
         key: part.drop("__kid")
