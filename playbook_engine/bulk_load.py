@@ -1,11 +1,17 @@
 """Loading a JSON or JSON Lines fixture straight into `Frames`, with no object per account.
 
-polars reads the file (its JSON reader infers one type per key across every account) and
-each column is checked and typed against the program's schema in bulk: numbers, one-of
-values, yes/no, users, roles, event types and fields, history fields, and every date
-(ISO-8601, parsed by pattern; a date without a time is midnight in the fixture's zone,
-as `fixtures.py` reads it). `facts.Account` objects are built later, only for the
-accounts the bulk evaluator sends to the per-account path (`ColumnSource`).
+Two readers, tried in turn. Arrow's JSON reader (several times faster than polars', and
+on every core) takes files laid out one account a line, JSON Lines and documents as
+`bench/generate.py` and most exporters write them, and reads them with an explicit
+schema built from the program's (numbers as floats, dates as text, users as structs):
+a value of another type, an unknown key, a layout it cannot prove one account a line
+(`_arrow_document`) sends the file to polars' reader, which infers one type per key
+across every account. Either way each column is then checked and typed against the
+schema in bulk: numbers, one-of values, yes/no, users, roles, event types and fields,
+history fields, and every date (ISO-8601: the usual layouts checked by pattern and
+parsed by Arrow, others per distinct text; a date without a time is midnight in the
+fixture's zone, as `fixtures.py` reads it). `facts.Account` objects are built later,
+only for the accounts the bulk evaluator sends to the per-account path (`ColumnSource`).
 
 JSON Lines is read 64 MB at a time (each chunk typed, then the chunks joined), so that
 a large file is not held twice. Event texts and the names in `fired` are stored as
@@ -20,7 +26,7 @@ fine after all, loads it; its accounts are then turned into frames. So a fixture
 the same, or fails with the same messages, either way. YAML fixtures (written by hand,
 small) always go through `fixtures.py`.
 
-Known leniency: polars cannot tell a key written as `null` from a key left out, so an
+Known leniency: neither reader tells a key written as `null` from a key left out, so an
 event carrying `"score": null` on a type that has no `score` field, or a history entry
 without its `value`, loads here where `fixtures.py` would complain.
 """
@@ -28,6 +34,7 @@ without its `value`, loads here where `fixtures.py` would complain.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -37,6 +44,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.json as pa_json  # type: ignore[import-untyped]
 
 from . import facts
 from .bulk_frames import (
@@ -78,10 +88,18 @@ def load_frames(path: str | Path, engine: Engine, *, columnar: bool = True) -> F
     suffix = target.suffix.lower()
     fmt = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
     if columnar and fmt is not None and engine.program.schema is not None:
-        try:
-            return _Reader(engine.program, engine.settings.timezone).read(target, fmt)
-        except (_Fallback, pl.exceptions.PolarsError):  # e.g. a date like 2026-02-30
-            pass
+        reader = _Reader(engine.program, engine.settings.timezone)
+        for arrow in (True, False):
+            try:
+                return reader.read(target, fmt, arrow=arrow)
+            except _Slow:  # not for the Arrow reader: polars' reader tries it
+                continue
+            except pl.exceptions.PolarsError:
+                if arrow:
+                    continue
+                break
+            except _Fallback:  # e.g. a date like 2026-02-30: fixtures.py says where
+                break
     fixture = engine.load_fixture(target)
     as_of = fixture.as_of or datetime.now(fixture.timezone)
     return frames_from_accounts(
@@ -103,7 +121,8 @@ def _read_document(path: Path, fmt: str) -> tuple[object, object, Iterator[pl.Da
     account a row of columns), one or more: JSON Lines is read in chunks of lines, so
     that a file of millions of accounts never has to be held twice."""
     if fmt == "jsonl":
-        return _read_lines(path)
+        now, zone, start = _header(path)
+        return now, zone, (_parse_lines(block) for block in _blocks(path, start))
     try:
         doc = pl.read_json(path)  # infers over the whole document
     except Exception as exc:  # polars' own errors: a syntax error, a type it cannot unify
@@ -123,8 +142,9 @@ def _read_document(path: Path, fmt: str) -> tuple[object, object, Iterator[pl.Da
 _CHUNK_BYTES = 64 << 20
 
 
-def _read_lines(path: Path) -> tuple[object, object, Iterator[pl.DataFrame]]:
-    """JSON Lines: an optional header line (`now`, `timezone`), then one account a line."""
+def _header(path: Path) -> tuple[object, object, int]:
+    """JSON Lines: an optional header line (`now`, `timezone`), then one account a line.
+    (now, timezone, where the accounts start)."""
     with path.open("rb") as handle:
         first = b""
         while not first.strip():
@@ -141,10 +161,11 @@ def _read_lines(path: Path) -> tuple[object, object, Iterator[pl.DataFrame]]:
             _require(set(head) <= {"now", "timezone"})
             now, zone = head.get("now"), head.get("timezone")
             start = handle.tell()
-    return now, zone, _chunks(path, start)
+    return now, zone, start
 
 
-def _chunks(path: Path, start: int) -> Iterator[pl.DataFrame]:
+def _blocks(path: Path, start: int) -> Iterator[bytes]:
+    """The file from `start` in blocks of whole lines of about `_CHUNK_BYTES`."""
     with path.open("rb") as handle:
         handle.seek(start)
         rest = b""
@@ -158,9 +179,9 @@ def _chunks(path: Path, start: int) -> Iterator[pl.DataFrame]:
                 rest = block
                 continue
             rest = block[cut + 1:]
-            yield _parse_lines(block[:cut + 1])
+            yield block[:cut + 1]
         if rest.strip():
-            yield _parse_lines(rest)
+            yield rest
 
 
 def _parse_lines(data: bytes) -> pl.DataFrame:
@@ -172,13 +193,172 @@ def _parse_lines(data: bytes) -> pl.DataFrame:
     return rows
 
 
+# ---- the Arrow reader: files laid out one account a line, typed by an explicit schema
+
+
+class _Slow(Exception):
+    """The Arrow reader does not take this file: polars' reader (which infers types) tries."""
+
+
+def _slow(ok: bool) -> None:
+    if not ok:
+        raise _Slow
+
+
+def _arrow_value(kind: str) -> pa.DataType:
+    """The Arrow type a JSON value of `kind` is read as (dates as text, parsed later)."""
+    types = {"number": pa.float64(), "text": pa.string(), "bool": pa.bool_(),
+             "date": pa.string(),
+             "user": pa.struct([("name", pa.string()), ("email", pa.string())])}
+    _slow(kind in types)
+    return types[kind]
+
+
+def _arrow_schema(kinds: dict[str, str],
+                  layout: dict[str, dict[str, tuple[str, str]]]) -> pa.Schema:
+    """The explicit schema of one account: every field the schema allows, typed."""
+    text = pa.string()
+    by_name: dict[str, str] = {}
+    for own in layout.values():
+        for name, (_, kind) in own.items():
+            _slow(by_name.setdefault(name, kind) == kind and name not in ("type", "at"))
+    event = pa.struct([("type", text), ("at", text)]
+                      + [(name, _arrow_value(kind)) for name, kind in by_name.items()])
+    history = pa.struct([
+        (name, pa.list_(pa.struct([("at", text), ("value", _arrow_value(kind))])))
+        for name, kind in kinds.items() if name != "id"])
+    fields = [("id", text), ("name", text), ("tags", pa.list_(text)),
+              ("contacts", pa.list_(pa.struct([("name", text), ("email", text),
+                                                ("role", text)]))),
+              ("events", pa.list_(event)), ("history", history),
+              ("fired", pa.list_(pa.struct([("playbook", text), ("rule", text),
+                                            ("at", text)])))]
+    fields += [(name, _arrow_value(kind)) for name, kind in kinds.items()
+               if name not in ("id", "name")]
+    return pa.schema(fields)
+
+
+# Where a JSON document puts its accounts one a line: the first line ends the opening.
+_OPENING = re.compile(rb'"accounts"[ \t]*:[ \t]*\[[ \t]*\r?\n\Z')
+
+
+def _arrow_document(path: Path, fmt: str, schema: pa.Schema
+                    ) -> tuple[object, object, Iterator[pl.DataFrame]]:
+    """(now, timezone, accounts) as `_read_document` gives them, read by Arrow.
+
+    Arrow's JSON reader is several times faster than polars' (and runs on every core),
+    but reads JSON Lines only, and takes any whitespace between objects. So it is given
+    only files whose layout proves each line one account: JSON Lines where every line
+    starts with `{` and ends with `}` (a line break inside an object would put `}` and
+    `{` next to each other there, which JSON does not allow), and JSON documents laid out
+    as `bench/generate.py` and most exporters write them: an opening line that ends with
+    `"accounts": [`, then one account a line, each but the last followed by a comma,
+    then a line starting with `]`. Anything else raises `_Slow`.
+    """
+    if fmt == "jsonl":
+        now, zone, start = _header(path)
+        return now, zone, (_arrow_block(block, schema) for block in _blocks(path, start))
+    data = _read_all(path)
+    opening = data.find(b"\n") + 1
+    closing = data.rfind(b"\n]")
+    _slow(0 < opening < closing and _OPENING.search(data, 0, opening) is not None)
+    head, tail = data[:opening], data[closing + 1:]
+    _slow(head.count(b'"accounts"') == 1 and b'"accounts"' not in tail)
+    try:
+        top = orjson.loads(head + tail)
+    except orjson.JSONDecodeError as exc:
+        raise _Slow from exc
+    _slow(isinstance(top, dict) and top.get("accounts") == [] and set(top) <= {
+        "now", "timezone", "accounts"})
+    assert isinstance(top, dict)
+    # Every line break between the brackets must sit between `},` and `{`; the commas
+    # become spaces, which Arrow takes between objects.
+    breaks = data.count(b"\n", opening, closing)
+    _slow(data[opening:opening + 1] == b"{" and data[closing - 1:closing] == b"}")
+    commas = 0
+    for found in _BETWEEN_ITEMS.finditer(data, opening, closing):
+        data[found.start() + 1] = 0x20
+        commas += 1
+    _slow(commas == breaks)
+    body = pa.py_buffer(data)[opening:closing + 1]
+    return top.get("now"), top.get("timezone"), iter([_arrow_lines(body, schema, breaks + 1)])
+
+
+def _read_all(path: Path) -> bytearray:
+    """The file's bytes, in a buffer that can be changed in place."""
+    data = bytearray(path.stat().st_size)
+    view = memoryview(data)
+    done = 0
+    with path.open("rb", buffering=0) as handle:
+        while done < len(data):
+            got = handle.readinto(view[done:])
+            if not got:
+                break
+            done += got
+    view.release()
+    return data if done == len(data) else data[:done]
+
+
+_BETWEEN_ITEMS = re.compile(rb"\},\n\{")
+_BETWEEN_LINES = re.compile(rb"\}\n\{")
+
+
+def _count(pattern: re.Pattern[bytes], data: bytes, start: int, end: int) -> int:
+    """How many times `pattern` occurs in data[start:end] (a regular expression searches
+    a literal several times faster than `bytes.count` does)."""
+    return len(pattern.findall(data, start, end))
+
+
+# Bytes Arrow parses at a time (per thread): an account longer than this goes to polars.
+_ARROW_BLOCK = 4 << 20
+
+
+def _arrow_block(block: bytes, schema: pa.Schema) -> pl.DataFrame:
+    """A block of JSON Lines (whole lines) as a table, if every line is one account."""
+    if not block.endswith(b"}\n"):
+        block = block.rstrip(b" \t\r\n") + b"\n"
+    lines = block.count(b"\n")
+    _slow(block[:1] == b"{" and block[-2:] == b"}\n"
+          and _count(_BETWEEN_LINES, block, 0, len(block)) == lines - 1)
+    return _arrow_lines(pa.py_buffer(block), schema, lines)
+
+
+def _arrow_lines(data: pa.Buffer, schema: pa.Schema, lines: int) -> pl.DataFrame:
+    """Lines known to start with `{` and end with `}` as a table, if each is one account."""
+    _valid_utf8(data)
+    try:
+        table = pa_json.read_json(
+            pa.BufferReader(data),
+            read_options=pa_json.ReadOptions(block_size=_ARROW_BLOCK),
+            parse_options=pa_json.ParseOptions(explicit_schema=schema,
+                                               unexpected_field_behavior="error"))
+    except (pa.ArrowException, ValueError) as exc:  # bad JSON, another type, a new key
+        raise _Slow from exc
+    _slow(table.num_rows == lines)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _valid_utf8(data: pa.Buffer) -> None:
+    """Arrow takes strings as they are: bytes that are no UTF-8 go to the fallback."""
+    offsets = pa.array([0, data.size], type=pa.int64()).buffers()[1]
+    try:
+        pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, data]).cast(
+            pa.large_string())
+    except pa.ArrowInvalid as exc:
+        raise _Fallback from exc
+
+
 def _parse_moments(texts: pl.Series, zone: tzinfo) -> tuple[pl.Series, pl.Series]:
     """(microseconds since the epoch, offset in seconds or null) of ISO-8601 texts.
 
-    The layouts exports write (`2026-03-12T10:00:00+09:00`, `...Z`, `2026-03-12`) are
-    parsed by polars; any other text is parsed once per distinct value exactly as
-    `fixtures.py` parses it (`datetime.fromisoformat`; a text without an offset is a
-    wall-clock time in `zone`). A text that is no moment makes the caller fall back.
+    The layouts exports write (`2026-03-12T10:00:00+09:00`, `...Z`) are checked by
+    pattern and parsed by Arrow's ISO-8601 parser (strict: no February 30, no second
+    60), each distinct offset once; any other text (a date without a time among them) is
+    parsed once per distinct value exactly as `fixtures.py` parses it
+    (`datetime.fromisoformat`; a text without an offset is a wall-clock time in `zone`).
+    A text that is no moment makes the caller fall back.
     """
     present = texts.drop_nulls()
     if present.len() == 0:
@@ -186,37 +366,48 @@ def _parse_moments(texts: pl.Series, zone: tzinfo) -> tuple[pl.Series, pl.Series
                 pl.Series("off", [None] * texts.len(), dtype=pl.Int32))
     sizes = present.str.len_bytes()
     size = sizes.min() if sizes.min() == sizes.max() else None
-    frame = texts.alias("t").to_frame()
-    col = pl.col("t")
-    if size == 25:
-        parsed = frame.select(
-            col.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", strict=False, time_unit="us",
-                                time_zone="UTC").dt.epoch("us").alias("us"),
-            ((pl.when(col.str.slice(19, 1) == "-").then(-1).otherwise(1))
-             * (col.str.slice(20, 2).cast(pl.Int32, strict=False) * 3600
-                + col.str.slice(23, 2).cast(pl.Int32, strict=False) * 60)).alias("off"),
-            (col.str.slice(17, 2) == "60").alias("leap"),
-        )
-        if _parsed_all(parsed, texts):
-            return parsed.get_column("us"), parsed.get_column("off").cast(pl.Int32)
-    elif size == 20:
-        parsed = frame.select(
-            col.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", strict=False, time_unit="us",
-                                time_zone="UTC").dt.epoch("us").alias("us"),
-            pl.when(col.is_not_null()).then(pl.lit(0, dtype=pl.Int32)).alias("off"),
-            (col.str.slice(17, 2) == "60").alias("leap"),
-        )
-        if _parsed_all(parsed, texts):
-            return parsed.get_column("us"), parsed.get_column("off")
+    if size in (20, 25):
+        # Most files write every moment with one offset: one pattern checks both.
+        ending = str(present[0])[19:]
+        offsets: dict[str, int] | None = _offsets_of([ending])
+        if not present.str.contains(f"^{_DIGITS}{re.escape(ending)}$").all():
+            offsets = None
+            if present.str.contains(_LAYOUTS[int(size)]).all():  # type: ignore[arg-type]
+                offsets = _offsets_of(texts.str.slice(19).drop_nulls().unique().to_list())
+        try:
+            instants = pc.cast(texts.to_arrow(), pa.timestamp("us", "UTC")).cast(pa.int64())
+        except pa.ArrowInvalid:
+            offsets = None
+        if offsets is not None:
+            us = pl.Series("us", instants, dtype=pl.Int64)
+            low = us.min()
+            if low is None or int(low) >= _YEAR_ONE:  # type: ignore[arg-type]
+                if len(offsets) == 1:
+                    off = pl.select(pl.when(texts.is_not_null()).then(
+                        pl.lit(next(iter(offsets.values())), dtype=pl.Int32))).to_series()
+                else:
+                    off = texts.str.slice(19).replace_strict(offsets, default=None,
+                                                             return_dtype=pl.Int32)
+                return us, off.alias("off")
     return _parse_distinct(texts, zone)
 
 
-def _parsed_all(parsed: pl.DataFrame, texts: pl.Series) -> bool:
-    us = parsed.get_column("us")
-    if us.null_count() != texts.null_count() or parsed.get_column("leap").any():
-        return False
-    low = us.min()
-    return low is None or int(low) >= _YEAR_ONE  # type: ignore[arg-type]
+_DIGITS = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_LAYOUTS = {25: f"^{_DIGITS}[+-][0-9]{{2}}:[0-9]{{2}}$", 20: f"^{_DIGITS}Z$"}
+
+
+def _offsets_of(endings: list[str]) -> dict[str, int] | None:
+    """Seconds east of UTC of each ending (`+hh:mm`, `Z`), as Python reads it."""
+    out: dict[str, int] = {}
+    for ending in endings:
+        try:
+            offset = datetime.fromisoformat("2000-01-01T00:00:00" + ending).utcoffset()
+        except ValueError:
+            return None
+        if offset is None:
+            return None
+        out[ending] = offset // timedelta(seconds=1)
+    return out
 
 
 _YEAR_ONE = -62135596800 * 1_000_000 + 14 * 3600 * 1_000_000  # 0001-01-01, any offset
@@ -252,15 +443,9 @@ class _Reader:
     program: Program
     default_zone: str
 
-    def read(self, path: Path, fmt: str) -> Frames:
+    def read(self, path: Path, fmt: str, *, arrow: bool = False) -> Frames:
         schema = self.program.schema
         assert schema is not None
-        now_raw, zone_raw, chunks = _read_document(path, fmt)
-        _require(zone_raw is None or isinstance(zone_raw, str))
-        try:
-            self.zone = get_zone(zone_raw if isinstance(zone_raw, str) else self.default_zone)
-        except (ValueError, ConfigError) as exc:
-            raise _Fallback from exc
         self.kinds = {"id": "text", "name": "text"} | {
             d.name.text: kind_of_schema(d.type.kind) for d in schema.fields}
         self.enums = {d.name.text: {v.text for v in d.type.values}
@@ -271,6 +456,16 @@ class _Reader:
         self.event_enums = {(e.name.text, f.name.text): {v.text for v in f.type.values}
                             for e in schema.events for f in e.fields if f.type.kind == "enum"}
         self.layout = event_layout(event_kinds)
+        if arrow:
+            now_raw, zone_raw, chunks = _arrow_document(
+                path, fmt, _arrow_schema(self.kinds, self.layout))
+        else:
+            now_raw, zone_raw, chunks = _read_document(path, fmt)
+        _require(zone_raw is None or isinstance(zone_raw, str))
+        try:
+            self.zone = get_zone(zone_raw if isinstance(zone_raw, str) else self.default_zone)
+        except (ValueError, ConfigError) as exc:
+            raise _Fallback from exc
         now = None
         if now_raw is not None:
             _require(isinstance(now_raw, str))
@@ -335,6 +530,8 @@ class _Reader:
                 _require(col.abs().max() is None or col.abs().max() <= _EXACT_INT)  # type: ignore[operator]
             as_float = col.cast(pl.Float64)
             _require(as_float.is_finite().all() in (True, None))
+            if dtype == pl.Float64:  # 2**53 + 1 read as a float is 2**53: not exact
+                _require(col.abs().max() is None or col.abs().max() < _EXACT_INT)  # type: ignore[operator]
             return [as_float.alias(out)]
         if kind == "text":
             _require(dtype == pl.String)
@@ -390,7 +587,7 @@ class _Reader:
         return pl.DataFrame(series), self._contacts(raw)
 
     def _exploded(self, raw: pl.DataFrame, name: str, keys: set[str]) -> pl.DataFrame | None:
-        """A list-of-mappings column, one row per item: `__idx`, `__pos`, the keys."""
+        """A list-of-mappings column, one row per item, in file order: `__idx`, the keys."""
         if name not in raw.columns:
             return None
         col = raw.get_column(name)
@@ -398,15 +595,11 @@ class _Reader:
             _require(col.dtype == pl.Null or col.list.len().fill_null(0).max() in (0, None))
             return None
         _require(isinstance(col.dtype, pl.List) and isinstance(col.dtype.inner, pl.Struct))
-        items = (
-            raw.select(IDX, pl.col(name))
-            .filter(pl.col(name).list.len() > 0)
-            .with_columns(pl.int_ranges(pl.col(name).list.len()).alias("__pos"))
-            .explode(name, "__pos")
-        )
+        items = raw.select(IDX, pl.col(name)).explode(name, empty_as_null=False,
+                                                       keep_nulls=False)
         _require(items.get_column(name).null_count() == 0)
         items = items.unnest(name)
-        _require(set(items.columns) - {IDX, "__pos"} <= keys)
+        _require(set(items.columns) - {IDX} <= keys)
         return items
 
     def _contacts(self, raw: pl.DataFrame) -> pl.DataFrame:
@@ -431,16 +624,21 @@ class _Reader:
         types = items.get_column("type")
         _require(types.dtype == pl.String and types.null_count() == 0)
         _require(types.is_in(sorted(self.layout)).all())
+        types = types.cast(pl.Enum(sorted(self.layout)))
+        items = items.with_columns(types)
         out = [items.get_column(IDX), types]
         at = self._typed(items, "at", "date", None, "at")
         _require(at[0].null_count() == 0)
         out += at
+        # A field an event's type does not have must stay empty: which types have which.
+        extra = [c for c in items.columns if c not in (IDX, "type", "at")]
+        if extra:
+            present = items.group_by("type").agg(pl.col(c).is_not_null().any() for c in extra)
+            for row in present.iter_rows(named=True):
+                own = self.layout[row["type"]]
+                _require(all(c in own for c in extra if row[c]))
         done: set[str] = set()
         for event, own in self.layout.items():
-            for name in (c for c in items.columns if c not in (IDX, "__pos", "type", "at")):
-                if name not in own:  # a field this type does not have must stay empty
-                    _require(items.filter((pl.col("type") == event)
-                                          & pl.col(name).is_not_null()).height == 0)
             for name, (column, kind) in own.items():
                 enum = self.event_enums.get((event, name))
                 if enum is not None and name in items.columns:
@@ -453,10 +651,9 @@ class _Reader:
                 out += self._typed(items, name, kind, None, column)
         texts = [c for own in self.layout.values() for c, k in own.values() if k == "text"]
         frame = pl.DataFrame(out).with_columns(
-            items.get_column("__pos"), pl.col("type").cast(pl.Enum(sorted(self.layout))),
             # Most events leave most fields empty: 4 bytes a row, not a text's 16.
             *[pl.col(c).cast(pl.Categorical) for c in sorted(set(texts))])
-        return frame.sort(IDX, "at", "__pos").drop("__pos")
+        return _in_time_order(frame)
 
     def _history(self, raw: pl.DataFrame) -> dict[str, pl.DataFrame]:
         if "history" not in raw.columns or raw.get_column("history").dtype == pl.Null:
@@ -470,6 +667,8 @@ class _Reader:
             _require(name in self.kinds and name != "id")
             kind = self.kinds[name]
             per = raw.select(IDX, pl.col("history").struct.field(name).alias(name))
+            if per.get_column(name).null_count() == per.height:
+                continue  # no account has this key (or only as null)
             items = self._exploded(per, name, {"at", "value"})
             if items is None:
                 tables[name] = pl.DataFrame(
@@ -478,9 +677,7 @@ class _Reader:
             at = self._typed(items, "at", "date", None, "at")
             _require(at[0].null_count() == 0)
             values = self._typed(items, "value", kind, self.enums.get(name), name)
-            frame = pl.DataFrame([items.get_column(IDX), *at, *values]).with_columns(
-                items.get_column("__pos"))
-            tables[name] = frame.sort(IDX, "at", "__pos").drop("__pos")
+            tables[name] = _in_time_order(pl.DataFrame([items.get_column(IDX), *at, *values]))
         return tables
 
     def _history_keys(self, raw: pl.DataFrame, accounts: pl.DataFrame,
@@ -518,6 +715,13 @@ class _Reader:
         if not moments:
             return datetime.now(self.zone).replace(microsecond=0)
         return _moment(max(moments), None, self.zone)
+
+
+def _in_time_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows (in file order, by account) sorted by account, then time; ties in file order."""
+    ordered = frame.select(((pl.col("at").diff() >= 0)
+                            | (pl.col(IDX).cast(pl.Int64).diff() > 0)).all()).item()
+    return frame if ordered else frame.sort(IDX, "at", maintain_order=True)
 
 
 def _nulls(kind: str, out: str, height: int) -> list[pl.Series]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -67,8 +69,17 @@ def _engine(rules: str = "", **templates: str) -> Engine:
 
 
 def _write(tmp_path: Path, name: str, doc: object) -> Path:
+    """`.jsonl`: one account a line; `.lines.json`: a document with one account a line
+    (as bench/generate.py writes it); other `.json`: a document on one line."""
     path = tmp_path / name
-    if name.endswith(".jsonl"):
+    if name.endswith(".lines.json"):
+        assert isinstance(doc, dict)
+        header = json.dumps({k: v for k, v in doc.items() if k != "accounts"},
+                            ensure_ascii=False)[:-1]
+        lines = [json.dumps(a, ensure_ascii=False) for a in doc["accounts"]]
+        opening = f'{header}, "accounts": [\n' if header != "{" else '{"accounts": [\n'
+        path.write_text(opening + ",\n".join(lines) + "\n]}\n", encoding="utf-8")
+    elif name.endswith(".jsonl"):
         assert isinstance(doc, dict)
         header = {k: v for k, v in doc.items() if k != "accounts"}
         lines = [json.dumps(header, ensure_ascii=False)] if header else []
@@ -100,7 +111,7 @@ ACCOUNTS = [
 ]
 
 
-@pytest.mark.parametrize("name", ["f.json", "f.jsonl"])
+@pytest.mark.parametrize("name", ["f.json", "f.jsonl", "f.lines.json"])
 @pytest.mark.parametrize("header", [
     {"now": "2026-03-16T09:00:00+09:00", "timezone": "Asia/Tokyo"},
     {"timezone": "+09:00"},
@@ -139,7 +150,7 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("name", ["f.json", "f.jsonl"])
+@pytest.mark.parametrize("name", ["f.json", "f.jsonl", "f.lines.json"])
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_fixtures_fail_with_the_reference_messages(tmp_path: Path, name: str,
                                                        case: str) -> None:
@@ -165,6 +176,140 @@ def test_a_duplicate_id_and_a_syntax_error_too(tmp_path: Path) -> None:
         with pytest.raises(FixtureError) as ours:
             load_frames(path, engine)
         assert str(ours.value) == str(reference.value)
+
+
+def _readers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records which columnar reader read each file: "arrow" or "polars"."""
+    import playbook_engine.bulk_load as bulk_load
+
+    used: list[str] = []
+    arrow, polars = bulk_load._arrow_lines, bulk_load._read_document
+
+    def arrow_lines(*args: object) -> pl.DataFrame:
+        frame = arrow(*args)  # type: ignore[arg-type]
+        used.append("arrow")
+        return frame
+
+    def read_document(*args: object) -> object:
+        used.append("polars")
+        return polars(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulk_load, "_arrow_lines", arrow_lines)
+    monkeypatch.setattr(bulk_load, "_read_document", read_document)
+    return used
+
+
+LAID_OUT = [dict(a, id=str(a["id"])) for a in ACCOUNTS]  # Arrow reads ids as text
+
+
+def _exactly(accounts: Iterable[facts.Account]) -> list[str]:
+    """Accounts written out: types, offsets and order show (history fields sorted)."""
+    return [repr(replace(a, history=dict(sorted(a.history.items())))) for a in accounts]
+
+
+@pytest.mark.parametrize(("name", "reader"), [
+    ("f.lines.json", "arrow"), ("f.jsonl", "arrow"), ("f.json", "polars"),
+    ("pretty.json", "polars"),
+])
+def test_files_laid_out_one_account_a_line_are_read_by_arrow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, reader: str) -> None:
+    engine = _engine()
+    doc = {"now": "2026-03-16T09:00:00+09:00", "accounts": LAID_OUT}
+    path = _write(tmp_path, name, doc)
+    if name == "pretty.json":
+        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    used = _readers(monkeypatch)
+    frames = load_frames(path, engine)
+    assert used == [reader]
+    assert isinstance(frames.source, ColumnSource)
+    fixture = engine.load_fixture(path)
+    built = frames.source.accounts(range(len(LAID_OUT)))
+    assert built == list(fixture.accounts)
+    assert _exactly(built) == _exactly(fixture.accounts)
+
+
+def test_what_arrow_does_not_type_goes_to_polars(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A number as id (Arrow's schema says text): polars' reader, still column-wise."""
+    engine = _engine()
+    path = _write(tmp_path, "f.jsonl", {"accounts": ACCOUNTS})
+    used = _readers(monkeypatch)
+    frames = load_frames(path, engine)
+    assert used == ["polars"]
+    assert isinstance(frames.source, ColumnSource)
+    assert frames.source.accounts(range(len(ACCOUNTS))) == list(engine.load_fixture(
+        path).accounts)
+
+
+# JSON that Arrow's reader would take but a fixture must not hold, or that only reads
+# right one line at a time: the same messages as fixtures.py.
+LAYOUTS = {
+    "two accounts on a line": ("f.jsonl", b'{"id": "a"} {"id": "b"}\n{"id": "c"}\n'),
+    "an account on two lines": ("f.jsonl", b'{"id": "a",\n"name": "A"}\n{"id": "c"}\n'),
+    "an object split to look whole": (
+        "f.jsonl", b'{"id": "a", "csm": {"name": "x"}} {"id": "b", "csm":\n{"name": "y"}}\n'),
+    "a missing comma": ("f.lines.json", b'{"accounts": [\n{"id": "a"}\n{"id": "b"}\n]}\n'),
+    "a comma too many": ("f.lines.json",
+                         b'{"accounts": [\n{"id": "a"},\n{"id": "b"},\n]}\n'),
+    "NaN": ("f.jsonl", b'{"id": "a", "seats": NaN}\n'),
+    "Infinity": ("f.lines.json", b'{"accounts": [\n{"id": "a", "seats": -Infinity}\n]}\n'),
+    "bytes that are no UTF-8": ("f.jsonl", b'{"id": "a", "name": "\xff"}\n'),
+    "a leap second": ("f.jsonl", b'{"id": "a", "signed_at": "2026-03-12T10:00:60+09:00"}\n'),
+    "a 24th hour": ("f.lines.json",
+                    b'{"accounts": [\n{"id": "a", "signed_at": "2026-03-12T24:00:00Z"}\n]}\n'),
+    "an offset of a day": ("f.jsonl",
+                           b'{"id": "a", "signed_at": "2026-03-12T10:00:00+24:00"}\n'),
+    "a key twice": ("f.jsonl", b'{"id": "a", "seats": 1, "seats": "x"}\n'),
+    "a field of another type in a list": (
+        "f.jsonl", b'{"id": "a", "events": [{"type": "login", "at": "2026-03-01", '
+                   b'"user": 5}]}\n'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAYOUTS))
+def test_what_only_looks_like_one_account_a_line(tmp_path: Path, case: str) -> None:
+    engine = _engine()
+    name, data = LAYOUTS[case]
+    path = tmp_path / name
+    path.write_bytes(data)
+    try:
+        reference = engine.load_fixture(path)
+    except FixtureError as problem:
+        with pytest.raises(FixtureError) as ours:
+            load_frames(path, engine)
+        assert str(ours.value) == str(problem)
+    else:  # fixtures.py takes it after all: then the same accounts
+        built = load_frames(path, engine).source.accounts(range(len(reference.accounts)))
+        assert _exactly(built) == _exactly(reference.accounts)
+
+
+@pytest.mark.parametrize("name", ["f.jsonl", "f.lines.json"])
+def test_numbers_past_2_to_the_53_stay_exact(tmp_path: Path, name: str) -> None:
+    engine = _engine()
+    path = _write(tmp_path, name, {"accounts": [
+        {"id": "a", "seats": 2**53 + 1}, {"id": "b", "seats": 0.5}]})
+    frames = load_frames(path, engine)
+    built = frames.source.accounts(range(2))
+    assert built == list(engine.load_fixture(path).accounts)
+    assert built[0].fields["seats"] == Decimal(2**53 + 1)
+
+
+@pytest.mark.parametrize("name", ["f.jsonl", "f.lines.json"])
+def test_moments_in_many_offsets(tmp_path: Path, name: str) -> None:
+    engine = _engine()
+    times = ["2026-03-12T10:00:00+09:00", "2026-03-12T10:00:00-05:00", None,
+             "2026-03-12T10:00:00+00:00", "2026-03-12T10:00:00-00:00",
+             "2026-03-12T10:00:00+05:45", "1970-01-01T00:00:00+14:00"]
+    accounts = [{"id": f"a{i}", "signed_at": t,
+                 "events": [{"type": "login", "at": t or "2026-03-01T00:00:00Z"}]}
+                for i, t in enumerate(times)]
+    path = _write(tmp_path, name, {"now": "2026-03-16T09:00:00+09:00",
+                                   "timezone": "America/New_York", "accounts": accounts})
+    frames = load_frames(path, engine)
+    assert isinstance(frames.source, ColumnSource)
+    fixture = engine.load_fixture(path)
+    built = frames.source.accounts(range(len(times)))
+    assert _exactly(built) == _exactly(fixture.accounts)
 
 
 def test_yaml_goes_through_fixtures_py(spec_dir: Path) -> None:
