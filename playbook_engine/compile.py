@@ -9,9 +9,11 @@ code path with a recorder, never a second interpreter that could disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +24,10 @@ from .program import Program
 from .timeutil import whole_days_between
 
 Fn = Callable[["Frame"], Any]
+
+# Memo keys are unique in the process: frames never mix functions of two compilers, but
+# a key cannot collide even if they did.
+_MEMO_KEYS = itertools.count()
 
 _DAY = timedelta(days=1)
 
@@ -43,14 +49,43 @@ class Frame:
     # Explain's record: (node, value, details); details is a dict for the nodes that look
     # at other moments (crossings, `for`) or at milestones, else empty.
     trace: list[tuple[n.Expr, Any, dict[str, Any]]] | None = None
-    cache: dict[tuple[int, datetime], Any] = field(default_factory=dict)
+    # Values kept by `Compiler.memo`, keyed by what was computed and the moment: shared
+    # by frames of the same account, interval and event (None included), and only by them.
+    cache: dict[Any, Any] = field(default_factory=dict)
+    # The cache of this account's frames without an event, when known (for `with_event`).
+    plain: dict[Any, Any] | None = None
 
     def shifted(self, at: datetime) -> Frame:
         """The same account at another moment; the cache is shared, keys hold the time."""
-        return Frame(self.account, at, self.interval, self.event, None, self.cache)
+        return Frame(self.account, at, self.interval, self.event, None, self.cache, self.plain)
 
     def with_event(self, event: Event | None) -> Frame:
-        return Frame(self.account, self.at, self.interval, event, None, {})
+        plain = self.cache if self.event is None else self.plain
+        if event is None:
+            return Frame(self.account, self.at, self.interval, None, None,
+                         plain if plain is not None else {}, plain)
+        return Frame(self.account, self.at, self.interval, event, None, {}, plain)
+
+
+_UNSET = object()
+
+
+def _memo(key: int, fn: Fn) -> Fn:
+    """`fn`, computed once per frame cache and moment (and again when explaining)."""
+
+    def memo(f: Frame) -> Any:
+        at = f.at
+        # The zone and fold too: instants that compare equal may differ in wall-clock
+        # arithmetic (`at - 1 day`), which depends on the zone.
+        slot = (key, at, at.tzinfo, at.fold)
+        if f.trace is None:
+            value = f.cache.get(slot, _UNSET)
+            if value is not _UNSET:
+                return value
+        value = f.cache[slot] = fn(f)
+        return value
+
+    return memo
 
 
 class Compiler:
@@ -61,6 +96,24 @@ class Compiler:
         self.traced = traced
         self._segments: dict[str, Fn] = {}
         self._metrics: dict[str, Fn] = {}
+        self._memo_keys: dict[Any, int] = {}
+
+    def memo(self, what: Any, fn: Fn) -> Fn:
+        """`fn`, its value kept in the frame's cache per moment (`Frame.cache`).
+
+        `what` says what `fn` computes, as a hashable value (nodes compare by structure):
+        two functions with the same `what` must give the same value for every frame,
+        and then share their cached values. Explaining (a frame with a trace) always
+        computes, so that the trace is complete.
+        """
+        return _memo(self.memo_key(what), fn)
+
+    def memo_key(self, what: Any) -> int:
+        """The cache key of `what` (see `memo`)."""
+        key = self._memo_keys.get(what)
+        if key is None:
+            key = self._memo_keys[what] = next(_MEMO_KEYS)
+        return key
 
     # -- entry points
 
@@ -130,14 +183,16 @@ class Compiler:
             self._segments[name] = lambda f: None
             self._segments[name] = self.condition(self.program.segments[name].condition)
         table = self._segments
-        return lambda f: table[name](f.with_event(None) if f.event is not None else f)
+        value = self.memo(("segment", name), lambda f: table[name](f))
+        return lambda f: value(f.with_event(None) if f.event is not None else f)
 
     def _metric(self, name: str) -> Fn:
         if name not in self._metrics:
             self._metrics[name] = lambda f: None
             self._metrics[name] = self.expr(self.program.metrics[name].value)
         table = self._metrics
-        return lambda f: table[name](f.with_event(None) if f.event is not None else f)
+        value = self.memo(("metric", name), lambda f: table[name](f))
+        return lambda f: value(f.with_event(None) if f.event is not None else f)
 
     def _c_Arith(self, e: n.Arith, ev: str | None) -> Fn:
         left, right, op = self.expr(e.left, ev), self.expr(e.right, ev), e.op
@@ -317,20 +372,33 @@ class Compiler:
         return changes
 
     def _c_For(self, e: n.For, ev: str | None) -> Fn:
-        condition = self.condition(e.condition, ev)
+        inner = self.condition(e.condition, ev)
+        # The inner condition's value is kept per moment: `for` at consecutive evaluations
+        # (re-arming looks back at each) asks for the same earlier moments again.
+        key = self.memo_key(("for", e.condition, ev))
+        condition = _memo(key, inner)
         span = duration_delta(e.duration)
 
         def sustained(f: Frame) -> Any:
             result: logic.Truth = condition(f)
             k = 1
             broke: datetime | None = None if result is True else f.at
-            while result is not False and f.interval * k <= span:
-                moment = f.at - f.interval * k
-                seen = condition(f.shifted(moment))
-                if seen is not True and broke is None:
-                    broke = moment
-                result = logic.and3(result, seen)
+            at, interval, cache = f.at, f.interval, f.cache
+            back = interval  # interval * k
+            while result is not False and back <= span:
+                moment = at - back
+                # `condition(f.shifted(moment))`, the cache read here (a shifted frame has
+                # no trace, so `_memo` would read it too).
+                slot = (key, moment, moment.tzinfo, moment.fold)
+                seen = cache.get(slot, _UNSET)
+                if seen is _UNSET:
+                    seen = cache[slot] = inner(f.shifted(moment))
+                if seen is not True:
+                    if broke is None:
+                        broke = moment
+                    result = logic.and3(result, seen)
                 k += 1
+                back += interval
             if f.trace is not None:
                 f.trace.append((e, None, {"evaluations": k, "broke_at": broke}))
             return result
@@ -347,8 +415,13 @@ class Compiler:
 
         def select(f: Frame) -> list[Event]:
             start = f.at - reach if reach is not None else None
+            found = events_of(f.account, event, f.plain if f.plain is not None else f.cache)
+            if found is not None:
+                candidates: Iterable[Event] = found.between(start, f.at)
+            else:
+                candidates = f.account.events
             chosen = []
-            for item in f.account.events:
+            for item in candidates:
                 if item.type != event or item.at > f.at:
                     continue
                 if start is not None and item.at <= start:
@@ -358,7 +431,9 @@ class Compiler:
                 chosen.append(item)
             return chosen
 
-        return select
+        # The same events are selected for each rule, count and aggregate that names
+        # them at that moment (the list is read, never changed).
+        return self.memo(("events", event, where, window), select)
 
     def _c_Count(self, e: n.Count, ev: str | None) -> Fn:
         select = self._events(e.event.text, e.where, e.window)
@@ -426,6 +501,59 @@ class Compiler:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """One account's events of one type, in time order, with their moments to bisect."""
+
+    times: list[datetime]
+    events: list[Event]
+
+    def between(self, start: datetime | None, end: datetime) -> list[Event]:
+        """The events with `start < at <= end` (no `start`: every one up to `end`)."""
+        lo = 0 if start is None else bisect.bisect_right(self.times, start)
+        return self.events[lo:bisect.bisect_right(self.times, end)]
+
+
+_TIMELINES = object()
+
+
+def events_of(account: Account, event: str, store: dict[Any, Any]) -> _Timeline | None:
+    """The account's events of type `event`, indexed for `between`, or None.
+
+    None when the account's events are not in time order or a moment is in a zone other
+    than a fixed offset: comparisons of moments in a named zone follow its wall clock
+    when both have that zone, so bisecting could disagree with comparing one by one.
+    `store` is a frame cache of the account, where the index is kept.
+    """
+    kept = store.get(_TIMELINES)
+    if kept is None or kept[0] is not account.events:
+        kept = (account.events, _timelines(account.events))
+        store[_TIMELINES] = kept
+    timelines: dict[str, _Timeline] | None = kept[1]
+    if timelines is None:
+        return None
+    return timelines.get(event, _NO_EVENTS)
+
+
+_NO_EVENTS = _Timeline([], [])
+
+
+def _timelines(events: Sequence[Event]) -> dict[str, _Timeline] | None:
+    previous: datetime | None = None
+    by_type: dict[str, _Timeline] = {}
+    for item in events:
+        at = item.at
+        if type(at.tzinfo) is not timezone or (previous is not None and at < previous):
+            return None
+        previous = at
+        line = by_type.get(item.type)
+        if line is None:
+            line = by_type[item.type] = _Timeline([], [])
+        line.times.append(at)
+        line.events.append(item)
+    return by_type
 
 
 def _field(name: str) -> Fn:

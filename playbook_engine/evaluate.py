@@ -36,7 +36,7 @@ from .errors import TemplateError
 from .explain import Explainer
 from .facts import Account, Contact, Event, Firing, User
 from .program import Program
-from .templates import TemplateStore, template_context
+from .templates import Scope, TemplateStore
 from .timeutil import due_date, format_date, format_moment
 
 
@@ -70,14 +70,13 @@ class CompiledRule:
     stop_when: Fn | None
     steps: tuple[_Step, ...]
     values: dict[int, Fn] = field(default_factory=dict)
+    # (playbook, rule) and the event type, read for every account: computed once.
+    key: tuple[str, str] = field(init=False)
+    event: str | None = field(init=False)
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.playbook.name.value, self.rule.name.value)
-
-    @property
-    def event(self) -> str | None:
-        return self.rule.event.text if self.rule.event else None
+    def __post_init__(self) -> None:
+        self.key = (self.playbook.name.value, self.rule.name.value)
+        self.event = self.rule.event.text if self.rule.event else None
 
 
 def compile_rules(program: Program, traced: bool = False) -> list[CompiledRule]:
@@ -108,7 +107,9 @@ def _compile_rule(c: Compiler, playbook: n.Playbook, rule: n.Rule) -> CompiledRu
     return CompiledRule(
         playbook=playbook,
         rule=rule,
-        scope=c.condition(playbook.applies_to) if playbook.applies_to else None,
+        # One playbook's rules share its scope: its value is kept per account and moment.
+        scope=(c.memo(("scope", playbook.applies_to), c.condition(playbook.applies_to))
+               if playbook.applies_to else None),
         when=c.condition(rule.when) if rule.when is not None else None,
         where=c.condition(rule.where, ev) if rule.where is not None else None,
         unless=c.condition(rule.unless, ev) if rule.unless is not None else None,
@@ -137,6 +138,19 @@ def _recipient_nodes(action: n.Action) -> Iterable[n.Recipient]:
         yield action.assignee
 
 
+@dataclass
+class _Call:
+    """What the rules decided in one call (one account, one moment) share."""
+
+    # The firings known so far: the account's, then each rule's as it fires.
+    run: list[Firing]
+    # Values of conditions and aggregates at moments, for frames without an event
+    # (`Frame.cache`): the same account at the same moment gives the same value.
+    cache: dict[Any, Any] = field(default_factory=dict)
+    # Template variables by moment and event (`templates.Scope`).
+    scopes: dict[tuple[Any, ...], Scope] = field(default_factory=dict)
+
+
 class Evaluator:
     """Decides which rules fire for an account at a moment, and what they do."""
 
@@ -153,6 +167,10 @@ class Evaluator:
         self.rules = compile_rules(program)
         self._traced: list[CompiledRule] | None = None
         self.explainer = Explainer(program, sources or {})
+        # Read for every action: the program does not change under an evaluator.
+        self._fields = program.field_names
+        self._field_set = frozenset(self._fields)
+        self._roles = program.roles
 
     def traced_rules(self) -> list[CompiledRule]:
         if self._traced is None:
@@ -171,15 +189,15 @@ class Evaluator:
     ) -> list[RuleOutcome]:
         """Every rule's outcome for this account at `at` (firings in `account.fired`)."""
         rules = self.traced_rules() if explain else self.rules
-        run: list[Firing] = list(account.fired)
+        call = _Call(list(account.fired))
         outcomes: list[RuleOutcome] = []
         for compiled in rules:
             if only_rule is not None and compiled.rule.name.value != only_rule:
                 continue
             if compiled.event is None:
-                outcomes.append(self._state_rule(compiled, account, at, run, explain))
+                outcomes.append(self._state_rule(compiled, account, at, call, explain))
             else:
-                outcomes.extend(self._event_rule(compiled, account, at, run, explain))
+                outcomes.extend(self._event_rule(compiled, account, at, call, explain))
         return outcomes
 
     def evaluate_rules(
@@ -196,16 +214,16 @@ class Evaluator:
         changes no other rule's outcome. `known` gives state rules' conditions at `at`
         that the caller has already established exactly (they are not evaluated again).
         """
-        run: list[Firing] = list(account.fired)
+        call = _Call(list(account.fired))
         outcomes: list[RuleOutcome] = []
         given = known or {}
         for i in sorted(set(indices)):
             compiled = self.rules[i]
             if compiled.event is None:
                 outcomes.append(
-                    self._state_rule(compiled, account, at, run, False, given.get(i)))
+                    self._state_rule(compiled, account, at, call, False, given.get(i)))
             else:
-                outcomes.extend(self._event_rule(compiled, account, at, run, False))
+                outcomes.extend(self._event_rule(compiled, account, at, call, False))
         return outcomes
 
     # -- state rules
@@ -215,18 +233,20 @@ class Evaluator:
         cr: CompiledRule,
         account: Account,
         at: datetime,
-        run: list[Firing],
+        call: _Call,
         explain: bool,
         known: bool | None = None,
     ) -> RuleOutcome:
-        frame = Frame(account, at, self.settings.interval, None, [] if explain else None)
+        frame = Frame(
+            account, at, self.settings.interval, None, [] if explain else None, call.cache
+        )
         if known is not None:
             condition: Any = known
         else:
             condition = cr.when(frame) if cr.when is not None else None
         notes: list[str] = []
-        reason = self._blocked(cr, frame, condition, run, notes)
-        return self._outcome(cr, frame, condition, reason, run, notes, None)
+        reason = self._blocked(cr, frame, condition, call.run, notes)
+        return self._outcome(cr, frame, condition, reason, call, notes, None)
 
     def _blocked(
         self,
@@ -248,7 +268,8 @@ class Evaluator:
             return "the condition is unknown (some value it needs is missing)"
         if condition is False:
             return "the condition is false"
-        earlier = sorted(f.at for f in run if (f.playbook, f.rule) == cr.key and f.at <= at)
+        key = cr.key
+        earlier = sorted(f.at for f in run if (f.playbook, f.rule) == key and f.at <= at)
         rule = cr.rule
         if earlier and rule.once_per_account:
             return f"once per account: it already fired on {format_moment(earlier[-1])}"
@@ -289,7 +310,7 @@ class Evaluator:
     # -- event rules
 
     def _event_rule(
-        self, cr: CompiledRule, account: Account, at: datetime, run: list[Firing], explain: bool
+        self, cr: CompiledRule, account: Account, at: datetime, call: _Call, explain: bool
     ) -> list[RuleOutcome]:
         since = at - self.settings.interval
         events = sorted(
@@ -297,18 +318,19 @@ class Evaluator:
             key=event_order,
         )
         if not events:
-            frame = Frame(account, at, self.settings.interval)
+            frame = Frame(account, at, self.settings.interval, None, None, call.cache)
             reason = f"no '{cr.event}' event since the previous evaluation"
-            return [self._outcome(cr, frame, None, reason, run, [], None)]
+            return [self._outcome(cr, frame, None, reason, call, [], None)]
         outcomes = []
         for event in events:
             frame = Frame(
-                account, event.at, self.settings.interval, event, [] if explain else None
+                account, event.at, self.settings.interval, event, [] if explain else None,
+                {}, call.cache,
             )
             condition: Any = cr.where(frame) if cr.where is not None else True
             notes: list[str] = []
-            why = self._blocked(cr, frame, condition, run, notes)
-            outcomes.append(self._outcome(cr, frame, condition, why, run, notes, event))
+            why = self._blocked(cr, frame, condition, call.run, notes)
+            outcomes.append(self._outcome(cr, frame, condition, why, call, notes, event))
         return outcomes
 
     # -- outcome and actions
@@ -319,7 +341,7 @@ class Evaluator:
         frame: Frame,
         condition: Any,
         reason: str | None,
-        run: list[Firing],
+        call: _Call,
         notes: list[str],
         event: Event | None,
     ) -> RuleOutcome:
@@ -327,8 +349,8 @@ class Evaluator:
         recipients: list[str] = []
         errors: list[str] = []
         if reason is None:
-            run.append(Firing(cr.key[0], cr.key[1], frame.at))
-            actions, recipients, errors = self._actions(cr, frame, notes)
+            call.run.append(Firing(cr.key[0], cr.key[1], frame.at))
+            actions, recipients, errors = self._actions(cr, frame, notes, call)
             reason = "fired" + (f" ({'; '.join(notes)})" if notes else "")
             if errors:
                 reason += "; " + "; ".join(errors)
@@ -353,7 +375,7 @@ class Evaluator:
         )
 
     def _actions(
-        self, cr: CompiledRule, frame: Frame, notes: list[str]
+        self, cr: CompiledRule, frame: Frame, notes: list[str], call: _Call
     ) -> tuple[list[Action], list[str], list[str]]:
         stopped = cr.stop_when is not None and cr.stop_when(frame) is True
         actions: list[Action] = []
@@ -372,7 +394,7 @@ class Evaluator:
                 ),
             }
             try:
-                built = self._action(cr, step.action, frame, moment, base, recipients)
+                built = self._action(cr, step.action, frame, moment, base, recipients, call)
             except TemplateError as exc:
                 errors.append(str(exc))
                 continue
@@ -390,9 +412,10 @@ class Evaluator:
         moment: datetime,
         base: dict[str, Any],
         recipients: list[str],
+        call: _Call,
     ) -> list[Action]:
         if isinstance(action, n.SendEmail):
-            return self._emails(cr, action, frame, base, recipients)
+            return self._emails(cr, action, frame, base, recipients, call)
         if isinstance(action, n.CreateTask):
             assignee = None
             if action.assignee is not None:
@@ -410,18 +433,19 @@ class Evaluator:
                         self.settings.tz,
                     )
                 )
-            title = self._inline(cr, action.title.value, frame, None)
+            title = self._inline(cr, action.title.value, frame, call)
             priority = action.priority.text if action.priority else "normal"
             if assignee:
                 recipients.append(assignee)
             return [TaskAction(**base, title=title, assignee=assignee, due=due, priority=priority)]
         if isinstance(action, n.PostWebhook):
             payload = {
-                key: self._json_value(cr, expr, frame) for key, expr in (action.payload or ())
+                key: self._json_value(cr, expr, frame, call)
+                for key, expr in (action.payload or ())
             }
             return [WebhookAction(**base, endpoint=action.endpoint.value, payload=payload)]
         if isinstance(action, n.Notify):
-            message = self._inline(cr, action.message.value, frame, None)
+            message = self._inline(cr, action.message.value, frame, call)
             return [NotifyAction(**base, channel=action.channel.value, message=message)]
         if isinstance(action, n.SetField):
             name = action.field.parts[-1]
@@ -446,10 +470,11 @@ class Evaluator:
         frame: Frame,
         base: dict[str, Any],
         recipients: list[str],
+        call: _Call,
     ) -> list[Action]:
         to_nodes: Sequence[n.Recipient] = action.to
         if action.default_recipient:
-            roles = self.program.roles
+            roles = self._roles
             role = self.settings.default_role or (roles[0] if roles else None)
             to_nodes = (n.Name((role,)),) if role else ()
         seen: dict[str, Contact] = {}
@@ -469,7 +494,7 @@ class Evaluator:
             raise _NoRecipient(f"email '{name}' has no recipient ({wanted}: none on this account)")
         for contact in seen.values():
             address = contact.email or ""
-            context = self._context(cr, frame, contact)
+            context = self._context(cr, frame, contact, call)
             rendered = self.templates.render_email(name, context)
             recipients.append(address)
             emails.append(
@@ -491,7 +516,7 @@ class Evaluator:
         """Addresses a recipient stands for: a role's contacts, a user field, an address."""
         if isinstance(node, n.String):
             return [(node.value, Contact(None, node.value, None))]
-        if len(node.parts) == 1 and node.parts[0] in self.program.roles:
+        if len(node.parts) == 1 and node.parts[0] in self._roles:
             role = node.parts[0]
             return [
                 (c.email, c)
@@ -506,21 +531,27 @@ class Evaluator:
             return [(value, Contact(None, value, None))]
         return []
 
-    def _context(self, cr: CompiledRule, frame: Frame, contact: Contact | None) -> dict[str, Any]:
-        account = frame.account
-        values = {name: account.value(name, frame.at) for name in self.program.field_names}
-        return template_context(
-            account, frame.at, contact, frame.event, cr.key[0], cr.key[1], values
-        )
+    def _context(
+        self, cr: CompiledRule, frame: Frame, contact: Contact | None, call: _Call
+    ) -> dict[str, Any]:
+        """The template variables: one `Scope` per moment and event, for every rule."""
+        at, event = frame.at, frame.event
+        # The time zone and fold too: `now` prints the date in the moment's own zone.
+        key = (at, at.tzinfo, at.fold, id(event) if event is not None else None)
+        scope = call.scopes.get(key)
+        if scope is None:
+            scope = Scope(frame.account, at, event, self._fields, self._field_set)
+            call.scopes[key] = scope
+        return scope.context(cr.key[0], cr.key[1], contact)
 
-    def _inline(self, cr: CompiledRule, text: str, frame: Frame, contact: Contact | None) -> str:
+    def _inline(self, cr: CompiledRule, text: str, frame: Frame, call: _Call) -> str:
         if "{{" not in text and "{%" not in text:
             return text
-        return self.templates.render_inline(text, self._context(cr, frame, contact))
+        return self.templates.render_inline(text, self._context(cr, frame, None, call))
 
-    def _json_value(self, cr: CompiledRule, expr: n.Expr, frame: Frame) -> Any:
+    def _json_value(self, cr: CompiledRule, expr: n.Expr, frame: Frame, call: _Call) -> Any:
         if isinstance(expr, n.String):
-            return self._inline(cr, expr.value, frame, None)
+            return self._inline(cr, expr.value, frame, call)
         return _json(cr.values[id(expr)](frame))
 
 

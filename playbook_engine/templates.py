@@ -56,6 +56,7 @@ __all__ = [
     "KnownNames",
     "Missing",
     "RenderedEmail",
+    "Scope",
     "TemplateStore",
     "format_value",
     "template_context",
@@ -238,9 +239,16 @@ class _View:
         self._values = dict(values)
         self._label = label
 
+    def find(self, key: str) -> tuple[bool, object]:
+        """(present, value): whether the record has `key` at all, and its value."""
+        try:
+            return True, self._values[key]
+        except KeyError:
+            return False, None
+
     def lookup(self, key: str) -> object:
         """The value of `key`, or Missing (for absent and for unknown names alike)."""
-        value = self._values.get(key)
+        value = self.find(key)[1]
         return Missing(name=key) if value is None else value
 
     def values(self) -> dict[str, object]:
@@ -249,6 +257,52 @@ class _View:
 
     def __str__(self) -> str:
         return format_value(self._label)
+
+
+class _AccountView(_View):
+    """The `account` variable, each field's value looked up when a template first asks.
+
+    The same values as `_account_view` over every field: a template names a few fields,
+    and one view serves every template rendered for the account at that moment.
+    """
+
+    __slots__ = ("_account", "_at", "_fields", "_names")
+
+    def __init__(
+        self, account: facts.Account, at: datetime, fields: Sequence[str], names: frozenset[str]
+    ) -> None:
+        self._values = {}  # a cache of what was asked for
+        self._label = None
+        self._account = account
+        self._at = at
+        self._fields = fields  # the schema's fields, in order
+        self._names = names  # the same, as a set
+
+    def find(self, key: str) -> tuple[bool, object]:
+        try:
+            return True, self._values[key]
+        except KeyError:
+            pass
+        account = self._account
+        value: object
+        if key == "id":
+            value = account.id
+        elif key == "name":
+            value = (account.value(key, self._at) if key in self._names else None) or account.name
+        elif key == "tags":
+            value = tuple(sorted(account.tags))
+        elif key in self._names:
+            value = _wrap(account.value(key, self._at))
+        else:
+            return False, None
+        self._values[key] = value
+        return True, value
+
+    def values(self) -> dict[str, object]:
+        return {key: self.find(key)[1] for key in (*self._fields, "id", "name", "tags")}
+
+    def __str__(self) -> str:
+        return format_value(self.find("name")[1])
 
 
 def _wrap(value: object) -> object:
@@ -307,6 +361,51 @@ def template_context(
         "rule": rule,
         "now": _moment(at),
     }
+
+
+class Scope:
+    """What templates see for one account at one moment (and event), built on first use.
+
+    `template_context` with every field's value computed up front gives the same
+    variables; a scope computes a field when a template names it, and serves every rule,
+    action and recipient rendered for that account at that moment (`context`).
+    """
+
+    __slots__ = ("_account", "_contacts", "_event", "_now")
+
+    def __init__(
+        self,
+        account: facts.Account,
+        at: datetime,
+        event: facts.Event | None,
+        fields: Sequence[str],
+        names: frozenset[str] | None = None,
+    ) -> None:
+        """`fields`: the schema's field names in order (`names`: the same as a set)."""
+        self._account = _AccountView(account, at, fields, names or frozenset(fields))
+        self._event: object = _event_view(event) if event else Missing(name="event")
+        self._now = _moment(at)
+        self._contacts: dict[facts.Contact, _View] = {}
+
+    def context(
+        self, playbook: str, rule: str, contact: facts.Contact | None
+    ) -> dict[str, object]:
+        """The variables for one rule's templates, sent to `contact` (if an email)."""
+        view: object
+        if contact is None:
+            view = Missing(name="contact")
+        else:
+            view = self._contacts.get(contact)
+            if view is None:
+                view = self._contacts[contact] = _contact_view(contact)
+        return {
+            "account": self._account,
+            "contact": view,
+            "event": self._event,
+            "playbook": playbook,
+            "rule": rule,
+            "now": self._now,
+        }
 
 
 # --------------------------------------------------------------------------- environment
@@ -402,6 +501,9 @@ class _Compiled:
 
     ast: nodes.Template | None = None
     template: Template | None = None
+    # The names the template reads from its context (its free variables): only these
+    # are looked up when rendering.
+    free: tuple[str, ...] = ()
     # (line in the source, message) when the source does not compile.
     problem: tuple[int, str] | None = None
 
@@ -586,8 +688,11 @@ def _compile(env: _Environment, source: str, name: str, filename: str) -> _Compi
         # Pathological input (a 5000-digit number, deep nesting) fails outside jinja's
         # syntax errors; it is still the template's problem, not a crash.
         return _Compiled(problem=(1, f"template cannot be compiled: {exc}"))
-    template = env.template_class.from_code(env, code, env.make_globals(None))
-    return _Compiled(ast=ast, template=template)
+    # A plain dict rather than jinja's ChainMap: every render copies the globals, and
+    # copying a ChainMap costs more than the rest of rendering a short message.
+    template = env.template_class.from_code(env, code, dict(env.make_globals(None)))
+    free = tuple(sorted(meta.find_undeclared_variables(ast)))
+    return _Compiled(ast=ast, template=template, free=free)
 
 
 _FORBIDDEN_NODES: tuple[tuple[type[nodes.Node], str], ...] = (
@@ -762,13 +867,25 @@ def _describe(exc: Exception) -> str:
     return text if text else type(exc).__name__
 
 
-def _render(part: _Part, context: Mapping[str, object], what: str) -> str:
-    """Render one compiled part, turning any failure into a TemplateError."""
+def _render(part: _Part, context: Mapping[str, object], what: str, inline: bool = False) -> str:
+    """Render one compiled part, turning any failure into a TemplateError.
+
+    Only the names the template reads are looked up: in `context`, and for an `inline`
+    message then as bare names (`_bare_name`).
+    """
     compiled = part.compiled
     if compiled is None or compiled.template is None:
         raise TemplateError(f"{what} does not compile: run `playbook check` to see why")
+    found: dict[str, object] = {}
+    for name in compiled.free:
+        if name in context:
+            found[name] = context[name]
+        elif inline:
+            present, value = _bare_name(context, name)
+            if present:
+                found[name] = value
     try:
-        return compiled.template.render(context)
+        return compiled.template.render(found)
     except Exception as exc:
         # Anything a template does wrong (sandbox, arithmetic, types) is the template's
         # problem: report where it is, never leak a jinja2 or Python exception.
@@ -789,17 +906,18 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
 
 
-def _inline_names(context: Mapping[str, object]) -> dict[str, object]:
-    """Context plus bare names: account fields, then event fields over them."""
-    names: dict[str, object] = {}
-    account, event = context.get("account"), context.get("event")
+def _bare_name(context: Mapping[str, object], name: str) -> tuple[bool, object]:
+    """A bare name in an inline message, when the context has no such variable: an event
+    field (not `type` or `at`: bare, those mean the account's), else an account field."""
+    event = context.get("event")
+    if isinstance(event, _View) and name not in EVENT_BUILTINS:
+        present, value = event.find(name)
+        if present:
+            return present, value
+    account = context.get("account")
     if isinstance(account, _View):
-        names.update(account.values())
-    if isinstance(event, _View):
-        # `type` and `at` are the event's own, not fields: bare, they mean the account's.
-        names.update((k, v) for k, v in event.values().items() if k not in EVENT_BUILTINS)
-    names.update(context)
-    return names
+        return account.find(name)
+    return False, None
 
 
 # --------------------------------------------------------------------------- the store
@@ -977,4 +1095,4 @@ class TemplateStore:
     ) -> str:
         """One message string of a playbook, with bare names for account and event fields."""
         part = self._inline_part(text, span)
-        return _render(part, _inline_names(context), f"the message {_shorten(text)!r}")
+        return _render(part, context, f"the message {_shorten(text)!r}", inline=True)
