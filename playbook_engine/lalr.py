@@ -82,7 +82,7 @@ class _Lexers(dict[int, _Lexer]):
             raise GiveUp(f"lexer {type(basic).__name__}")
         try:
             made = self.made.get(id(basic)) or _Lexer(basic)
-        except Unsupported as exc:
+        except (Unsupported, AttributeError) as exc:  # AttributeError: Lark's insides moved
             raise GiveUp(str(exc)) from exc
         self.made[id(basic)] = self[state] = made
         return made
@@ -107,9 +107,11 @@ class Driver:
         self.opening = frozenset(indenter.OPEN_PAREN_types)
         self.closing = frozenset(indenter.CLOSE_PAREN_types)
 
+        if len(options.start) != 1:
+            raise Unsupported("more than one start rule")
         table = frontend.parser.parser.parse_table
-        self.start_state: int = table.start_states["start"]
-        self.end_state: int = table.end_states["start"]
+        self.start_state: int = table.start_states[options.start[0]]
+        self.end_state: int = table.end_states[options.start[0]]
         self.lexers = _Lexers(lexer)
         rules: dict[Any, tuple[Any, ...]] = {}
         self.kept: set[str] = set()  # terminals some builder receives as a Token

@@ -1,9 +1,11 @@
 """Text to nodes: parse one `.playbook` file into a `nodes.File` plus diagnostics.
 
-Lark parses with LALR(1) and the contextual lexer (one pass, linear time). A syntax
-error stops Lark at the first problem, so after one we parse each top-level block on
-its own: every broken block in a file is reported in one run. Lark's errors are turned
-into plain words here, at the boundary; no terminal name reaches the author.
+The grammar is Lark's, LALR(1) with the contextual lexer (one pass, linear time).
+`lalr.Driver` runs Lark's tables and builds the nodes while it parses (`_ToNodes`, one
+method per rule); a text it cannot parse goes to Lark itself, whose exceptions are
+turned into plain words here, at the boundary: no terminal name reaches the author.
+A syntax error stops Lark at the first problem, so after one we parse each top-level
+block on its own: every broken block in a file is reported in one run.
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def _driver() -> Driver | None:
     """The lean driver over `_parser()`'s tables; None (Lark alone) if it cannot follow them."""
     try:
         return Driver(_parser(), _METHODS)
-    except Unsupported:
+    except (Unsupported, AttributeError):  # AttributeError: a Lark whose insides moved
         return None
 
 
