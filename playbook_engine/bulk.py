@@ -524,19 +524,24 @@ def _last_fired(
     keys = sorted({cr.key for cr in rules})
     if not keys or frames.fired.height == 0:
         return {}
-    wanted = pl.DataFrame({"playbook": [k[0] for k in keys], "rule": [k[1] for k in keys],
-                           "__kid": list(range(len(keys)))},
-                          schema={"playbook": pl.String, "rule": pl.String,
-                                  "__kid": pl.UInt32})
-    # Grouped on the names as stored (categories: cheap keys), and turned into text only
-    # once per (rule, account): the records can number tens of millions.
+    fired = frames.fired
+    # The names as stored (categories, when loaded from JSON): the join then compares
+    # category codes, and the grouping is on two integers; the records can number tens of
+    # millions, and grouping on the names themselves costs four times as much.
+    wanted = pl.DataFrame(
+        {"playbook": [k[0] for k in keys], "rule": [k[1] for k in keys],
+         "__kid": list(range(len(keys)))},
+        schema={"playbook": pl.String, "rule": pl.String, "__kid": pl.UInt32},
+    ).with_columns(  # a name not among an Enum's values becomes null and matches nothing
+        pl.col("playbook").cast(fired.schema["playbook"], strict=False),
+        pl.col("rule").cast(fired.schema["rule"], strict=False))
     last = (
-        frames.fired.filter(pl.col(IDX).is_in(rows.implode()) & (pl.col("at") <= micros(at)))
-        .group_by("playbook", "rule", IDX)
+        fired.lazy()
+        .filter(pl.col(IDX).is_in(rows.implode()) & (pl.col("at") <= micros(at)))
+        .join(wanted.lazy(), on=["playbook", "rule"], how="inner")
+        .group_by("__kid", IDX)
         .agg(pl.col("at").max().alias("last"))
-        .with_columns(pl.col("playbook").cast(pl.String), pl.col("rule").cast(pl.String))
-        .join(wanted, on=["playbook", "rule"], how="inner")
-        .select("__kid", IDX, "last")
+        .collect()
     )
     return {
         key: part.drop("__kid")
