@@ -199,12 +199,18 @@ class Driver:
                     first[0], first[1], last[2], last[3])
             else:
                 raw, at = [], None
-            children: list[Any] = []
+            # An inlined rule's list is consumed once: the first one is extended in place
+            # (as Lark does), so a long `item+` grows by appends, not copies.
+            children: list[Any] | None = None
             for i, splice in include:
-                if splice:
+                if children is None:
+                    children = raw[i] if splice else [raw[i]]
+                elif splice:
                     children.extend(raw[i])
                 else:
                     children.append(raw[i])
+            if children is None:
+                children = []
             if mode == _INLINE:
                 value: Any = children
             elif mode == _EXPAND1 and len(children) == 1:
