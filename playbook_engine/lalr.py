@@ -106,6 +106,8 @@ class Driver:
         self.tab_len: int = indenter.tab_len
         self.opening = frozenset(indenter.OPEN_PAREN_types)
         self.closing = frozenset(indenter.CLOSE_PAREN_types)
+        # Token() only checks for a deprecated keyword, then calls this: a third of the cost.
+        self.token: Callable[..., Token] = getattr(Token, "_future_new", Token)
 
         if len(options.start) != 1:
             raise Unsupported("more than one start rule")
@@ -285,7 +287,7 @@ class Driver:
                 if indent != indents[-1]:
                     raise GiveUp("dedent")
                 continue
-            token = Token(type_, value, start, pos[0], pos[1], pos[2], pos[3], at) \
+            token = self.token(type_, value, start, pos[0], pos[1], pos[2], pos[3], at) \
                 if type_ in kept else None
             feed(type_, token, pos)
             if type_ in self.opening:
