@@ -406,15 +406,9 @@ def engine_bulk(program: Any, conditions: list[n.Expr], rows: list[dict[str, Any
         exprs.append(val.v.fill_null(False).alias(f"t{i}"))
         if val.x is not None:
             exprs.append((val.v.is_null() & val.x.fill_null(False)).alias(f"u{i}"))
-    # The planner names intermediate results as columns (`Planner.stages`), computed a
-    # level at a time, as bulk.py does before selecting the masks.
-    levels: dict[int, list[pl.Expr]] = {}
-    for stage, expr, level in getattr(planner, "stages", []):
-        levels.setdefault(level, []).append(expr.alias(stage))
-    staged = table
-    for level in sorted(levels):
-        staged = staged.with_columns(levels[level])
-    out = staged.select(exprs)
+    # The planner's intermediate columns (`Planner.stages`) and the masks, in one lazy
+    # query (`Planner.select`).
+    out = planner.select(table, exprs)
     undecided: dict[int, list[int]] = {}
     for name in out.columns:
         if name.startswith("u"):
@@ -436,7 +430,7 @@ def engine_bulk(program: Any, conditions: list[n.Expr], rows: list[dict[str, Any
             truth[k * len(conditions) + i] = 1
     result = Result("bulk", count, seconds, prepare_seconds=prepared, truth=truth)
     decided = sum(map(len, undecided.values()))
-    result.note = f"polars {pl.__version__}: plan + select of {len(conditions)} masks"
+    result.note = f"polars {pl.__version__}: plan + one select of {len(conditions)} masks"
     if decided:
         result.note += f"; {decided} cells decided exactly"
     return result

@@ -33,7 +33,15 @@ a comparison must never call false or unknown what is true:
 
 Integer-valued data (counts, days, whole-number fields) never gets an error, so almost
 every comparison is decided exactly and only true rows go on; a tie like `63 >= 90% * 70`
-is undecided and goes on to be decided exactly.
+is undecided and goes on to be decided exactly. Two cheaper cases, both exact:
+
+- where both errors are 0 (the values are exact), a comparison is the float comparison,
+  ties included: no tolerance;
+- a field whose values are not all whole but none lies within its error of a whole
+  number (`steps`: `48.5`, `0.1`, `99.99`; checked on the data once per column, like
+  `number_stats`) compares with an exact whole number (`health < 50`, `seats in [10,
+  20]`) as a plain float comparison: the exact value lies between the same two whole
+  numbers as the float. Those are plain boolean kernels, with no bound columns.
 
 **Time.** Dates are microseconds since the epoch (UTC). Moments are computed in Python as
 `compile.py` computes them (`at - interval * k`), so windows and earlier evaluations fall
@@ -45,7 +53,7 @@ in a time zone with daylight-saving time that differs from exact arithmetic, so 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -64,6 +72,8 @@ __all__ = ["AggSpec", "Ctx", "Planner", "Unsupported", "Val", "maybe_true"]
 SLACK = 2.0**-50
 # Below this, whole numbers and their sums and products are exact in a float.
 EXACT_LIMIT = 2.0**52
+# Numbers below this are `steps` if their fractions are clear of 0 and 1 (`_off_steps`).
+STEPS_LIMIT = 2.0**44
 DAY_US = 86_400_000_000
 # Whole days between two dates Python can hold (years 1 to 9999) are fewer than this.
 DAYS_BOUND = 4_000_000.0
@@ -80,8 +90,10 @@ class Val:
 
     `v` is the value (null: missing or unknown); for a user, `v` says a user is there
     and `email`/`uname` hold its parts. Numbers carry `err` (None: exact), `integral`
-    (always a whole number) and `bound` (no row's magnitude exceeds it). `x` marks the
-    rows where the value is uncertain; `v` is null there.
+    (always a whole number) and `bound` (no row's magnitude exceeds it); `steps` says
+    that no row's value is within its error of a whole number (or the value is whole and
+    exact), so that against an exact whole number the float comparison is the exact one
+    (`compare`). `x` marks the rows where the value is uncertain; `v` is null there.
     """
 
     kind: str
@@ -89,6 +101,7 @@ class Val:
     err: pl.Expr | None = None
     integral: bool = False
     bound: float = math.inf
+    steps: bool = False
     x: pl.Expr | None = None
     email: pl.Expr | None = None
     uname: pl.Expr | None = None
@@ -239,6 +252,7 @@ class Planner:
     _levels: dict[str, int] = field(default_factory=dict)
     _memo: dict[tuple[n.Expr, Ctx], Val] = field(default_factory=dict)
     _stack: list[str] = field(default_factory=list)
+    _steps: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def fixer(self, ctx: Ctx) -> Callable[[pl.Expr], pl.Expr]:
         """Names an expression as a column of the account table (not over events)."""
@@ -254,6 +268,39 @@ class Planner:
         self._levels[name] = level
         self.stages.append((name, expr, level))
         return pl.col(name)
+
+    def number_stats(self, table: str, column: str) -> tuple[bool, float, bool]:
+        """`Frames.number_stats` (every value whole and exact, the largest magnitude) and
+        whether the column's values are `steps` (`Val`): none is within its error of a
+        whole number but the exact whole ones (`_off_steps`)."""
+        exact, bound = self.frames.number_stats(table, column)
+        if exact:
+            return exact, bound, True
+        key = (table, column)
+        if key not in self._steps:
+            frames = self.frames
+            frame = frames.accounts if table == "accounts" else frames.events
+            if table.startswith("history:"):
+                frame = frames.history[table.split(":", 1)[1]]
+            self._steps[key] = bound < STEPS_LIMIT and (column not in frame.columns or not (
+                frame.select(_off_steps(pl.col(column), bound).any()).item()))
+        return exact, bound, self._steps[key]
+
+    def staged(self, table: pl.DataFrame) -> pl.LazyFrame:
+        """`table` with the intermediate columns (`stages`), a level at a time, lazily."""
+        levels: dict[int, list[pl.Expr]] = {}
+        for name, expr, level in self.stages:
+            levels.setdefault(level, []).append(expr.alias(name))
+        query = table.lazy()
+        for level in sorted(levels):
+            query = query.with_columns(levels[level])
+        return query
+
+    def select(self, table: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.DataFrame:
+        """`exprs` over `table` and the intermediate columns, in one lazy query: polars
+        computes a sub-expression that several expressions share once
+        (`comm_subexpr_elim`), and only the intermediate columns they read."""
+        return self.staged(table).select(exprs).collect()
 
     def maybe(self, c: Val) -> pl.Expr:
         """`maybe_true`, over named columns."""
@@ -383,11 +430,11 @@ class Planner:
         col = self._col(name + suffix, ctx)
         if kind != "number":
             return Val(kind, col)
-        exact, bound = frames.number_stats("accounts", name)
+        exact, bound, steps = self.number_stats("accounts", name)
         if suffix:
-            h_exact, h_bound = frames.number_stats("history:" + name, name)
-            exact, bound = exact and h_exact, max(bound, h_bound)
-        return _number_column(col, exact, bound)
+            h_exact, h_bound, h_steps = self.number_stats("history:" + name, name)
+            exact, bound, steps = exact and h_exact, max(bound, h_bound), steps and h_steps
+        return _number_column(col, exact, bound, steps)
 
     def event_field(self, name: str, ctx: Ctx) -> Val:
         if ctx.event is None:
@@ -406,8 +453,8 @@ class Planner:
             present, uname, email = (pl.col(c) for c in user_columns(column))
             return Val("user", present, email=email, uname=uname)
         if kind == "number":
-            exact, bound = self.frames.number_stats("events", column)
-            return _number_column(pl.col(column), exact, bound)
+            exact, bound, steps = self.number_stats("events", column)
+            return _number_column(pl.col(column), exact, bound, steps)
         return Val(kind, _as_text(pl.col(column)) if kind == "text" else pl.col(column))
 
     def _rhs(self, rhs: n.Expr, ctx: Ctx) -> Val:
@@ -443,35 +490,42 @@ class Planner:
         return compare(e.op, self.value(e.left, ctx), self.value(e.right, ctx), self.fixer(ctx))
 
     def _v_Is(self, e: n.Is, ctx: Ctx) -> Val:
-        result = same(self.value(e.left, ctx), self._rhs(e.right, ctx), self.fixer(ctx))
-        return _not(result) if e.negated else result
+        # `is not` as `!=`: the same three values as `not (=)`, one kernel
+        return same(self.value(e.left, ctx), self._rhs(e.right, ctx), self.fixer(ctx),
+                    "!=" if e.negated else "=")
 
     def _v_In(self, e: n.In, ctx: Ctx) -> Val:
         left = self.value(e.left, ctx)
-        fix = self.fixer(ctx)
-        if left.kind == "number" and left.err is not None:
-            left = replace(left, v=fix(left.v), err=fix(left.err))
-        found = Val("bool", pl.lit(False))
-        for item in e.items.items:
-            if isinstance(item, n.Name):
-                literal = Val("text", pl.lit(item.text, dtype=pl.String))
-            elif isinstance(item, n.String):
-                literal = Val("text", pl.lit(item.value, dtype=pl.String))
-            else:
-                literal = _number_literal(item.value)
-            found = _or(found, same(left, literal, fix))
         if left.kind == "null":
             return _null("bool")
-        present = left.v.is_not_null()
-        result = Val("bool", pl.when(present).then(found.v).otherwise(None), x=found.x)
-        return _not(result) if e.negated else result
+        fix = self.fixer(ctx)
+        literals: list[Val] = []
+        for item in e.items.items:
+            if isinstance(item, n.Name):
+                literals.append(Val("text", pl.lit(item.text, dtype=pl.String)))
+            elif isinstance(item, n.String):
+                literals.append(Val("text", pl.lit(item.value, dtype=pl.String)))
+            else:
+                literals.append(_number_literal(item.value))
+        if left.kind == "number" and left.err is not None and not (
+                left.steps and all(_whole_exact(i) for i in literals if i.kind == "number")):
+            left = replace(left, v=fix(left.v), err=fix(left.err))  # read by every item
+        if not literals:  # `in []`: false, unknown when the value is missing
+            return Val("bool", pl.when(left.v.is_not_null()).then(not e.negated))
+        # Each test is null where the value is (a comparison with null is unknown, and
+        # so is an undecided one), so their Kleene `or` is too: no presence test needed.
+        found = same(left, literals[0], fix)
+        for literal in literals[1:]:
+            found = _or(found, same(left, literal, fix))
+        if left.kind == "user":  # a user stands for its email, which may be missing
+            found = replace(found, v=pl.when(left.v.is_not_null()).then(found.v))
+        return _not(found) if e.negated else found
 
     def _v_Missing(self, e: n.Missing, ctx: Ctx) -> Val:
         operand = self.value(e.operand, ctx)
         if operand.kind == "null":
             return Val("bool", pl.lit(not e.negated))
-        present = operand.v.is_not_null()
-        result = present if e.negated else ~present
+        result = operand.v.is_not_null() if e.negated else operand.v.is_null()
         return Val("bool", _blank(result, operand.x), x=operand.x)
 
     def _v_TextTest(self, e: n.TextTest, ctx: Ctx) -> Val:
@@ -620,9 +674,9 @@ class Planner:
             return _number_literal(Decimal(0)) if e.func == "sum" else _null()
         if e.func == "distinct" and kind == "null":
             return _number_literal(Decimal(0))
-        exact, bound = (True, 0.0)
+        exact, bound, steps = (True, 0.0, True)
         if kind == "number" and found is not None:
-            exact, bound = self.frames.number_stats("events", found[0])
+            exact, bound, steps = self.number_stats("events", found[0])
         if e.func == "distinct" and kind == "number" and not exact:
             raise Unsupported("distinct over numbers that are not whole")
         spec = self._aggregate(e, e.func, event, e.field.text, e.where, e.window, ctx)
@@ -630,8 +684,8 @@ class Planner:
         c = spec.column
         if e.func == "distinct":
             val = Val("number", pl.col(c).cast(pl.Float64), integral=True, bound=count)
-        elif e.func in ("min", "max"):
-            val = _number_column(pl.col(c), exact, bound)
+        elif e.func in ("min", "max"):  # one of the values
+            val = _number_column(pl.col(c), exact, bound, steps)
         else:
             total, n_values = pl.col(c + "#sum"), pl.col(c + "#n").cast(pl.Float64)
             sum_exact = exact and bound * count < EXACT_LIMIT
@@ -657,8 +711,8 @@ class Planner:
             present, uname, email = (pl.col(x) for x in user_columns(c))
             val = Val("user", present, email=email, uname=uname)
         elif kind == "number":
-            exact, bound = self.frames.number_stats("events", column)
-            val = _number_column(pl.col(c), exact, bound)
+            exact, bound, steps = self.number_stats("events", column)
+            val = _number_column(pl.col(c), exact, bound, steps)
         else:
             val = Val(kind, _as_text(pl.col(c)) if kind == "text" else pl.col(c))
         return self._uncertain(spec, val)
@@ -696,13 +750,30 @@ def _number_literal(value: Decimal) -> Val:
                integral=integral and exact, bound=abs(as_float))
 
 
-def _number_column(col: pl.Expr, exact: bool, bound: float) -> Val:
-    """A number column: exact when every value is whole and small (known from the data)."""
+def _number_column(col: pl.Expr, exact: bool, bound: float, steps: bool = False) -> Val:
+    """A number column: exact when every value is whole and small (known from the data);
+    `steps` when no value is near a whole number (`_off_steps`, known from the data)."""
     if exact:
-        return Val("number", col, None, integral=True, bound=bound)
+        return Val("number", col, None, integral=True, bound=bound, steps=True)
     whole = (col.floor() == col) & (col.abs() < EXACT_LIMIT)
     err = pl.when(whole).then(0.0).otherwise(col.abs() * SLACK)
-    return Val("number", col, err, bound=bound)
+    return Val("number", col, err, bound=bound, steps=steps)
+
+
+def _off_steps(col: pl.Expr, bound: float) -> pl.Expr:
+    """Values whose exact value may be a whole number, or lie past one, though the float
+    is not, or does not (`bound` exceeds every magnitude: below `STEPS_LIMIT`).
+
+    Whole values are exact (`_number_column`); the exact value of another is within
+    `|v| * SLACK <= bound * SLACK` of it, so when its fraction `f = v - floor(v)` is
+    more than twice that (and 2**-50 for the rounding of `f` and of `margin`) from 0
+    and from 1, the exact value lies strictly between the same two whole numbers as the
+    float. Compared with any exact whole number, float and exact value then give the
+    same answer: those are the values that are not flagged here.
+    """
+    margin = bound * (2 * SLACK) + 2.0**-50
+    frac = col - col.floor()  # exact but in (-1, 0), which it may round up to 1.0
+    return (frac != 0) & ((frac <= margin) | (frac >= 1 - margin))
 
 
 def _err(val: Val) -> pl.Expr:
@@ -772,7 +843,8 @@ def compare(op: str, a: Val, b: Val, fix: Fix) -> Val:
     x = _either(a.x, b.x)
     if x is not None:
         x = fix(x)
-    if a.kind == "number" and (a.err is not None or b.err is not None):
+    if a.kind == "number" and (a.err is not None or b.err is not None) \
+            and not (_whole_exact(a) and b.steps) and not (_whole_exact(b) and a.steps):
         return _approximate(op, a, b, x, fix)
     left, right = a.v, b.v
     if a.kind == "bool":
@@ -784,11 +856,22 @@ def compare(op: str, a: Val, b: Val, fix: Fix) -> Val:
     return Val("bool", _blank(result, x), x=x)
 
 
+def _whole_exact(val: Val) -> bool:
+    """Every value an exact whole number (below 2**52: `integral` says so)."""
+    return val.kind == "number" and val.err is None and val.integral
+
+
 def _approximate(op: str, a: Val, b: Val, x: pl.Expr | None, fix: Fix) -> Val:
-    """A comparison of numbers known up to an error: true, false, or undecided (null, x)."""
+    """A comparison of numbers known up to an error: true, false, or undecided (null, x).
+
+    Where both errors are 0 the values are exact and so is the float comparison (the
+    sign of `av - bv` is exact, and it is 0 only when they are equal): no tolerance.
+    """
     av, bv = fix(a.v), fix(b.v)
     d = fix(av - bv)
-    tol = fix(_err(a) + _err(b) + (av.abs() + bv.abs()) * SLACK)
+    errors = _err(a) + _err(b)
+    tol = fix(pl.when(errors == 0).then(0.0).otherwise(
+        errors + (av.abs() + bv.abs()) * SLACK))
     zero = (d == 0) & (tol == 0)
     if op == "<":
         yes, no = d + tol < 0, d - tol >= 0
@@ -810,13 +893,13 @@ def _approximate(op: str, a: Val, b: Val, x: pl.Expr | None, fix: Fix) -> Val:
     return Val("bool", result, x=_either(x, undecided))
 
 
-def same(a: Val, b: Val, fix: Fix) -> Val:
-    """`compile._same`: equality, a user standing for its email."""
+def same(a: Val, b: Val, fix: Fix, op: str = "=") -> Val:
+    """`compile._same`: equality (or `!=`, its negation), a user standing for its email."""
     if a.kind == "user":
         a = Val("text", a.email if a.email is not None else pl.lit(None, dtype=pl.String))
     if b.kind == "user":
         b = Val("text", b.email if b.email is not None else pl.lit(None, dtype=pl.String))
-    return compare("=", a, b, fix)
+    return compare(op, a, b, fix)
 
 
 def _and(a: Val, b: Val) -> Val:

@@ -10,12 +10,14 @@ same actions, in the same order.
 from __future__ import annotations
 
 import json
+import math
 import os
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -24,8 +26,10 @@ from strategies import ENUMS, EVENTS, ROLES, SCHEMA_TEXT, TEMPLATES, conditions,
 from playbook_engine import facts
 from playbook_engine.bulk import BulkStats, evaluate_bulk, frames_from_fixture, load_frames
 from playbook_engine.bulk_frames import frames_from_accounts
+from playbook_engine.bulk_plan import Ctx, Planner, _off_steps, maybe_true
 from playbook_engine.dryrun import dry_run
 from playbook_engine.engine import Engine
+from playbook_engine.parse import parse_expression
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 AT = datetime(2026, 3, 16, 9, 0, tzinfo=TOKYO)
@@ -288,3 +292,165 @@ def test_spec_fixture_at_other_moments(spec_dir: Path, interval: timedelta) -> N
         at = fixture.now + timedelta(days=days)
         reference = engine.dry_run(fixture, at, interval=interval)
         assert evaluate_bulk(engine, frames, at, interval).as_json() == reference.as_json()
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+# Values that are whole, halves, short decimals, and floats within a few units in the
+# last place of a whole number (whose exact decimal may lie on the other side of it):
+# the plan compares the first kinds with whole numbers as plain floats (`steps`) and
+# must not do so for the last.
+NEAR_WHOLE = ["0", "10", "20", "50", "-3", "48.5", "49.5", "50.5", "-0.5", "0.1", "99.99",
+              "49.99999999999999", "50.00000000000001", "1E-20", "-1E-20", "0.30000000000000004",
+              "4503599627370495.5"]
+
+NUMBER_ATOMS = [
+    "health < 50", "health <= 50", "health > 49", "health >= 50", "health = 50",
+    "health != 50", "health is 50", "health is not 50", "health in [49, 50, 51]",
+    "health not in [0, 50]", "health in [48.5, 50]", "-health < -49", "health < 50.5",
+    "health >= 0.1", "health > -1", "health < 0", "seats >= 20", "seats = 10",
+    "health >= seats", "health = seats", "health < seats", "seats * 2 > health",
+    "health + 1 > 50", "mrr >= 0", "mrr < seats", "health is missing",
+    "health drops below 50", "seats changes", "health < 50 for 2 days",
+]
+
+
+@st.composite
+def number_conditions(draw: st.DrawFn, depth: int = 2) -> str:
+    if depth == 0 or draw(st.integers(0, 2)) == 0:
+        return draw(st.sampled_from(NUMBER_ATOMS))
+    a, b = draw(number_conditions(depth - 1)), draw(number_conditions(depth - 1))
+    return draw(st.sampled_from([f"{a} and {b}", f"({a}) or ({b})", f"not ({a})"]))
+
+
+@st.composite
+def number_accounts(draw: st.DrawFn, index: int, values: list[str]) -> facts.Account:
+    numbers = st.one_of(st.none(), st.sampled_from(values).map(Decimal))
+    fields = {name: draw(numbers) for name in ("mrr", "seats", "health")}
+    history: dict[str, facts.History] = {}
+    for name in draw(st.lists(st.sampled_from(["health", "seats"]), unique=True, max_size=2)):
+        times = sorted(draw(st.lists(_moments(AT), max_size=3)))
+        history[name] = facts.History(tuple(times), tuple(draw(numbers) for _ in times))
+    return facts.Account(id=f"a{index}", name=f"Acct {index}",
+                         fields={k: v for k, v in fields.items() if v is not None},
+                         as_of=AT, history=history)
+
+
+@_SETTINGS
+@given(data=st.data(), conditions_=st.lists(number_conditions(), min_size=1, max_size=4),
+       values=st.lists(st.sampled_from(NEAR_WHOLE), min_size=1, max_size=6, unique=True))
+def test_numbers_near_whole_numbers_match_per_account(
+    data: st.DataObject, conditions_: list[str], values: list[str]
+) -> None:
+    """Comparisons with whole numbers on fields holding halves, decimals and floats a
+    hair from a whole number: the bulk path fires what the per-account path fires."""
+    lines = ['playbook "N"']
+    for r, cond in enumerate(conditions_):
+        lines += [f'  rule "R{r}"', f"    when {cond}", "    then",
+                  '      notify "c" "{{ account.name }}"']
+    engine = _engine("\n".join(lines) + "\n")
+    assert engine.ok, engine.errors
+    items = [data.draw(number_accounts(i, values)) for i in range(data.draw(st.integers(1, 8)))]
+    _compare(engine, items, AT, timedelta(days=1))
+
+
+def _near_whole() -> st.SearchStrategy[float]:
+    """Floats on, next to and a few steps from whole numbers, and any others."""
+    def steps(k: int, n: int, up: bool) -> float:
+        value = float(k)
+        for _ in range(n):
+            value = math.nextafter(value, math.inf if up else -math.inf)
+        return value
+    return st.one_of(
+        st.builds(steps, st.integers(-2**20, 2**20), st.integers(0, 64), st.booleans()),
+        st.floats(-2.0**44, 2.0**44, allow_nan=False),
+        st.integers(-1000, 1000).map(lambda k: k + 0.5),
+    )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(value=_near_whole(), scale=st.sampled_from([1.0, 1.5, 1000.0]))
+def test_steps_values_lie_between_the_same_whole_numbers(value: float, scale: float) -> None:
+    """A value `_off_steps` lets through is whole (exact), or its exact value, anywhere
+    within the error the plan allows a float (`|v| * SLACK`), lies strictly between the
+    same two whole numbers as the float: compared with whole numbers, the same answers."""
+    bound = min(abs(value) * scale, 2.0**44 - 1)
+    assume(abs(value) <= bound or value == 0)
+    flagged = pl.select(_off_steps(pl.lit(value, dtype=pl.Float64), bound)).item()
+    if flagged:
+        return
+    exact = Decimal(value)
+    if exact == exact.to_integral_value():
+        return
+    low = Decimal(math.floor(value))
+    reach = abs(exact) * Decimal(2) ** -50
+    assert low < exact - reach and exact + reach < low + 1
+
+
+def test_halves_compare_with_whole_numbers_without_bounds() -> None:
+    """Halves and short decimals against whole numbers: plain comparisons (no bound
+    columns, nothing undecided); exact ties between exact values are decided; a tie
+    between values that are not exact stays undecided."""
+    engine = _engine()
+    values = [("48.5", "50"), ("50", "50"), ("50.5", "50.5"), ("0.1", None), (None, "3")]
+    items = [facts.Account(id=f"a{i}", name=None, as_of=AT,
+                           fields={k: Decimal(v) for k, v in (("health", h), ("seats", s))
+                                   if v is not None})
+             for i, (h, s) in enumerate(values)]
+    frames = frames_from_accounts(items, engine.program, as_of=AT, timezone=TOKYO)
+    planner = Planner(engine.program, frames, AT, timedelta(days=1), True)
+    cases = {
+        "health < 50": [True, False, False, True, None],
+        "health >= 50": [False, True, True, False, None],
+        "health is not 50": [True, False, True, True, None],
+        "health in [0, 50]": [False, True, False, False, None],
+        "not (health = 50) and seats > 2": [True, False, True, None, None],
+    }
+    for text, want in cases.items():
+        val = planner.condition(parse_expression(text), Ctx(AT))
+        assert val.x is None, text
+        got = planner.select(frames.accounts, [val.v.alias("v")]).get_column("v").to_list()
+        assert got == want, text
+    assert not planner.stages  # no error bounds computed
+    tie = planner.condition(parse_expression("health >= seats"), Ctx(AT))
+    table = planner.select(frames.accounts, [tie.v.alias("v"), maybe_true(tie).alias("m")])
+    # 48.5 < 50 decided; 50 = 50 exact and decided; 50.5 = 50.5 may differ by the
+    # floats' error: undecided (null) and a candidate, decided per account.
+    assert table.get_column("v").to_list() == [False, True, None, None, None]
+    assert table.get_column("m").to_list() == [False, True, True, False, False]
+
+
+def test_values_near_whole_numbers_stay_undecided() -> None:
+    """A field with a value a hair from a whole number is not `steps`: `health < 50`
+    goes through the error bounds, and 49.99999999999999 (whose exact value the float
+    may miss by more than its distance to 50) is left to the per-account path."""
+    engine = _engine()
+    items = [facts.Account(id=f"a{i}", name=None, as_of=AT, fields={"health": Decimal(v)})
+             for i, v in enumerate(["49.99999999999999", "48.5", "50"])]
+    frames = frames_from_accounts(items, engine.program, as_of=AT, timezone=TOKYO)
+    planner = Planner(engine.program, frames, AT, timedelta(days=1), True)
+    assert planner.number_stats("accounts", "health")[2] is False
+    val = planner.condition(parse_expression("health < 50"), Ctx(AT))
+    assert planner.stages  # the error bounds
+    table = planner.select(frames.accounts, [val.v.alias("v"), maybe_true(val).alias("m")])
+    assert table.get_column("v").to_list() == [None, True, False]
+    assert table.get_column("m").to_list() == [True, True, False]
+
+
+def test_one_lazy_select_is_the_stages_then_the_select() -> None:
+    engine = _engine()
+    items = [facts.Account(id=f"a{i}", name=None, as_of=AT,
+                           fields={"health": Decimal(h), "seats": Decimal(s)})
+             for i, (h, s) in enumerate([("0.1", "3"), ("48.5", "7"), ("63", "70")])]
+    frames = frames_from_accounts(items, engine.program, as_of=AT, timezone=TOKYO)
+    planner = Planner(engine.program, frames, AT, timedelta(days=1), True)
+    texts = ["health >= 90% * seats", "health / seats > 0.5", "health + 0.2 > 0.3",
+             "health < 50 and seats * 3 > 20"]
+    exprs = [maybe_true(planner.condition(parse_expression(t), Ctx(AT))).alias(f"m{i}")
+             for i, t in enumerate(texts)]
+    assert planner.stages
+    eager = frames.accounts  # a stage at a time, eagerly (as bulk.py's `_with_stages`)
+    for name, expr, _ in sorted(planner.stages, key=lambda stage: stage[2]):
+        eager = eager.with_columns(expr.alias(name))
+    assert planner.select(frames.accounts, exprs).equals(eager.select(exprs))
