@@ -259,6 +259,9 @@ LAYOUTS = {
                     b'{"accounts": [\n{"id": "a", "signed_at": "2026-03-12T24:00:00Z"}\n]}\n'),
     "an offset of a day": ("f.jsonl",
                            b'{"id": "a", "signed_at": "2026-03-12T10:00:00+24:00"}\n'),
+    "year 0": ("f.jsonl", b'{"id": "a", "signed_at": "0000-12-31T23:00:00-05:00"}\n'),
+    "a space for the T": ("f.jsonl",
+                          b'{"id": "a", "signed_at": "2026-03-12 10:00:00+09:00"}\n'),
     "a key twice": ("f.jsonl", b'{"id": "a", "seats": 1, "seats": "x"}\n'),
     "a field of another type in a list": (
         "f.jsonl", b'{"id": "a", "events": [{"type": "login", "at": "2026-03-01", '
