@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from . import facts
 from .program import Program
@@ -211,6 +212,27 @@ def _dtype(kind: str) -> pl.DataType:
     }.get(kind, pl.Null())
 
 
+_Setter = tuple[Any, ...]
+
+
+def _set(setter: _Setter, row: int, value: facts.Value) -> None:
+    """`_Columns.put` through a setter: value (not None) into row `row`."""
+    kind, target = setter[0], setter[1]
+    if kind == "number":
+        assert isinstance(value, Decimal)
+        target[row] = float(value)
+    elif kind == "date":
+        assert isinstance(value, datetime)
+        target[row] = (value - EPOCH) // _MICRO
+    elif kind == "user":
+        assert isinstance(value, facts.User)
+        target[row] = True
+        setter[2][row] = value.name
+        setter[3][row] = value.email
+    else:
+        target[row] = value
+
+
 class _Columns:
     """Column lists being filled row by row, typed by kind."""
 
@@ -232,22 +254,17 @@ class _Columns:
         self.types[name] = dtype
 
     def put(self, name: str, kind: str, row: int, value: facts.Value) -> None:
-        if value is None or kind in ("mixed", "null"):
-            return
+        setter = self.setter(name, kind)
+        if value is not None and setter is not None:
+            _set(setter, row, value)
+
+    def setter(self, name: str, kind: str) -> _Setter | None:
+        """What `put(name, kind, ...)` writes to, worked out once: (kind, the lists)."""
         if kind == "user":
-            assert isinstance(value, facts.User)
-            present, uname, email = user_columns(name)
-            self.data[present][row] = True
-            self.data[uname][row] = value.name
-            self.data[email][row] = value.email
-        elif kind == "number":
-            assert isinstance(value, Decimal)
-            self.data[name][row] = float(value)
-        elif kind == "date":
-            assert isinstance(value, datetime)
-            self.data[name][row] = micros(value)
-        else:
-            self.data[name][row] = value
+            return "user", *(self.data[c] for c in user_columns(name))
+        if kind in ("number", "text", "date", "bool"):
+            return kind, self.data[name]
+        return None
 
     def frame(self, extra: dict[str, pl.Series]) -> pl.DataFrame:
         series = [*extra.values()]
@@ -330,17 +347,24 @@ def frames_from_accounts(
     history_fields = sorted({name for a in accounts for name in a.history})
     for name in history_fields:
         cols._new(history_key_column(name), pl.Boolean(), rows)
+    setters = {name: setter for name, kind in kinds.items() if name not in ("id", "name")
+               and (setter := cols.setter(name, kind)) is not None}
     for row, account in enumerate(accounts):
         for name, value in account.fields.items():
-            if name in kinds and name not in ("id", "name"):
-                cols.put(name, kinds[name], row, value)
-        for name in history_fields:
-            cols.data[history_key_column(name)][row] = name in account.history
+            setter = setters.get(name)
+            if setter is not None and value is not None:
+                _set(setter, row, value)
+        if account.history:
+            for name in account.history:
+                cols.data[history_key_column(name)][row] = True
+    for name in history_fields:
+        keys = cols.data[history_key_column(name)]
+        cols.data[history_key_column(name)] = [k is True for k in keys]
     table = cols.frame({
         IDX: pl.Series(IDX, range(rows), dtype=pl.UInt32),
         "id": pl.Series("id", [a.id for a in accounts], dtype=pl.String),
         "name": pl.Series("name", [a.name for a in accounts], dtype=pl.String),
-        TAGS: pl.Series(TAGS, [sorted(a.tags) for a in accounts], dtype=pl.List(pl.String)),
+        TAGS: _tags(accounts),
     })
     layout = event_layout(_event_kinds(program, accounts))
     return Frames(
@@ -358,6 +382,20 @@ def frames_from_accounts(
     )
 
 
+def _tags(accounts: Sequence[facts.Account]) -> pl.Series:
+    """Each account's tags, sorted, as one list column (built by Arrow from one flat list:
+    polars would make a Series of every account's list)."""
+    offsets = [0]
+    values: list[str] = []
+    for account in accounts:
+        if account.tags:
+            values.extend(sorted(account.tags))
+        offsets.append(len(values))
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()),
+                                          pa.array(values, type=pa.large_string()))
+    return pl.Series(TAGS, lists, dtype=pl.List(pl.String))
+
+
 def _events_frame(
     accounts: Sequence[facts.Account], layout: dict[str, dict[str, tuple[str, str]]]
 ) -> pl.DataFrame:
@@ -369,6 +407,9 @@ def _events_frame(
             if column not in seen:
                 seen.add(column)
                 cols.add(column, kind, total)
+    setters = {event: {name: setter for name, (column, kind) in own.items()
+                       if (setter := cols.setter(column, kind)) is not None}
+               for event, own in layout.items()}
     idx: list[int] = []
     types: list[str] = []
     ats: list[int] = []
@@ -377,12 +418,13 @@ def _events_frame(
         for event in account.events:  # already in time order, ties in file order
             idx.append(i)
             types.append(event.type)
-            ats.append(micros(event.at))
-            own = layout.get(event.type, {})
-            for name, value in event.fields.items():
-                spec = own.get(name)
-                if spec is not None:
-                    cols.put(spec[0], spec[1], row, value)
+            ats.append((event.at - EPOCH) // _MICRO)
+            if event.fields:
+                own = setters.get(event.type, {})
+                for name, value in event.fields.items():
+                    setter = own.get(name)
+                    if setter is not None and value is not None:
+                        _set(setter, row, value)
             row += 1
     kinds = sorted(set(layout) | set(types))
     return cols.frame({
