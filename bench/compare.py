@@ -11,9 +11,11 @@ the same set of (account, rule) pairs true; the run stops with an error otherwis
 Engines
     fastpath     playbook_engine.fastpath: the rules compiled into one Python function
     bulk         the columnar path (bulk_plan.Planner): every rule a polars expression
-                 over one table of all accounts (Float64 numbers with error bounds); a
+                 over one table of all accounts (Float64 numbers, with error bounds
+                 where a comparison is not exact in floats), all in one lazy select; a
                  cell the plan leaves undecided is decided exactly per account (here
-                 by the fastpath; bulk.py's own pass uses the Evaluator)
+                 by the fastpath; bulk.py's own pass uses the Evaluator). Timed: the
+                 plan (with its looks at the data), the select and the deciding
     closures     compile.py's closures, one `Account` per row (the per-account engine)
     python       plain Python: one lambda per rule, written as a developer would
     zen          GoRules ZEN (zen-engine): one compiled expression giving the 20 truths
