@@ -27,6 +27,7 @@ from playbook_engine import facts
 from playbook_engine.bulk import BulkStats, evaluate_bulk, frames_from_fixture, load_frames
 from playbook_engine.bulk_frames import frames_from_accounts
 from playbook_engine.bulk_plan import Ctx, Planner, _off_steps, maybe_true
+from playbook_engine.decisions import RuleOutcome
 from playbook_engine.dryrun import dry_run
 from playbook_engine.engine import Engine
 from playbook_engine.parse import parse_expression
@@ -229,9 +230,12 @@ def _compare(engine: Engine, items: list[facts.Account], at: datetime,
     assert fired_bulk == fired_ref
     assert bulk.as_json() == reference.as_json()
     # Every outcome the bulk path decided is the per-account path's outcome.
-    ref_outcomes = {(o.account, o.playbook, o.rule, o.event_at): o for o in reference.outcomes}
+    # Several events at one moment give several outcomes under one key: compared in order.
+    ref_outcomes: dict[tuple[object, ...], list[RuleOutcome]] = {}
+    for o in reference.outcomes:
+        ref_outcomes.setdefault((o.account, o.playbook, o.rule, o.event_at), []).append(o)
     for o in bulk.outcomes:
-        assert ref_outcomes[(o.account, o.playbook, o.rule, o.event_at)] == o
+        assert ref_outcomes[(o.account, o.playbook, o.rule, o.event_at)].pop(0) == o
     return stats
 
 
