@@ -772,7 +772,7 @@ def _off_steps(col: pl.Expr, bound: float) -> pl.Expr:
     same answer: those are the values that are not flagged here.
     """
     margin = bound * (2 * SLACK) + 2.0**-50
-    frac = col - col.floor()  # exact but in (-1, 0), which it may round up to 1.0
+    frac = col - col.floor()  # exact, but for v in (-1, 0): rounded (up to 1.0 at most)
     return (frac != 0) & ((frac <= margin) | (frac >= 1 - margin))
 
 
