@@ -251,6 +251,15 @@ LAYOUTS = {
     "a missing comma": ("f.lines.json", b'{"accounts": [\n{"id": "a"}\n{"id": "b"}\n]}\n'),
     "a comma too many": ("f.lines.json",
                          b'{"accounts": [\n{"id": "a"},\n{"id": "b"},\n]}\n'),
+    "an account over two lines": (
+        "f.lines.json", b'{"accounts": [\n{"id": "a",\n"name": "A"},\n{"id": "b"}\n]}\n'),
+    "two accounts on a line of a document": (
+        "f.lines.json", b'{"accounts": [\n{"id": "a"}, {"id": "b"},\n{"id": "c"}\n]}\n'),
+    "two accounts without a comma in a document": (
+        "f.lines.json", b'{"accounts": [\n{"id": "a"} {"id": "b"},\n{"id": "c"}\n]}\n'),
+    "a list of contacts over two lines": (
+        "f.lines.json", b'{"accounts": [\n{"id": "a", "contacts": [{"role": "admin"},\n'
+                        b'{"role": "billing"}]},\n{"id": "b"}\n]}\n'),
     "NaN": ("f.jsonl", b'{"id": "a", "seats": NaN}\n'),
     "Infinity": ("f.lines.json", b'{"accounts": [\n{"id": "a", "seats": -Infinity}\n]}\n'),
     "bytes that are no UTF-8": ("f.jsonl", b'{"id": "a", "name": "\xff"}\n'),
