@@ -232,12 +232,20 @@ class Compiler:
         left = self.expr(e.left, ev)
         items = tuple(_literal(i) for i in e.items.items)
         negated = e.negated
+        # A text is equal to a text item or not, and unknown against a number: the loop
+        # below in one look-up.
+        texts = frozenset(i for i in items if type(i) is str)
+        if_not_text: logic.Truth = None if any(type(i) is not str for i in items) else False
 
         def member(f: Frame) -> Any:
             value = left(f)
             if value is None:
                 return None
-            found: logic.Truth = False
+            found: logic.Truth
+            if type(value) is str:
+                found = True if value in texts else if_not_text
+                return logic.not3(found) if negated else found
+            found = False
             for item in items:
                 found = logic.or3(found, _same(value, item))
             return logic.not3(found) if negated else found
@@ -476,9 +484,16 @@ class Compiler:
         return last
 
     def _c_DaysSinceLast(self, e: n.DaysSinceLast, ev: str | None) -> Fn:
-        select = self._events(e.event.text, None, None)
+        event = e.event.text
+        select = self._events(event, None, None)
 
         def days_since_last(f: Frame) -> Any:
+            found = events_of(f.account, event, f.plain if f.plain is not None else f.cache)
+            if found is not None:
+                last = found.last(f.at)  # the last of `select(f)`, without the list
+                if last is None:
+                    return None
+                return Decimal(whole_days_between(last.at, f.at))
             chosen = select(f)
             if not chosen:
                 return None
@@ -515,6 +530,11 @@ class _Timeline:
         lo = 0 if start is None else bisect.bisect_right(self.times, start)
         return self.events[lo:bisect.bisect_right(self.times, end)]
 
+    def last(self, end: datetime) -> Event | None:
+        """The last of `between(None, end)`, if any."""
+        hi = bisect.bisect_right(self.times, end)
+        return self.events[hi - 1] if hi else None
+
 
 _TIMELINES = object()
 
@@ -522,38 +542,30 @@ _TIMELINES = object()
 def events_of(account: Account, event: str, store: dict[Any, Any]) -> _Timeline | None:
     """The account's events of type `event`, indexed for `between`, or None.
 
-    None when the account's events are not in time order or a moment is in a zone other
-    than a fixed offset: comparisons of moments in a named zone follow its wall clock
-    when both have that zone, so bisecting could disagree with comparing one by one.
-    `store` is a frame cache of the account, where the index is kept.
+    None when those events are not in time order or a moment is in a zone other than a
+    fixed offset: moments in a named zone compare by its wall clock when both have that
+    zone, so bisecting could disagree with comparing them one by one. `store` is a frame
+    cache of the account, where the index of each type is kept once built.
     """
     kept = store.get(_TIMELINES)
     if kept is None or kept[0] is not account.events:
-        kept = (account.events, _timelines(account.events))
-        store[_TIMELINES] = kept
-    timelines: dict[str, _Timeline] | None = kept[1]
-    if timelines is None:
+        kept = store[_TIMELINES] = (account.events, {})
+    timelines: dict[str, _Timeline | None] = kept[1]
+    try:
+        return timelines[event]
+    except KeyError:
+        found = timelines[event] = _timeline(account.events, event)
+        return found
+
+
+def _timeline(events: Sequence[Event], event: str) -> _Timeline | None:
+    chosen = [item for item in events if item.type == event]
+    times = [item.at for item in chosen]
+    if any(type(at.tzinfo) is not timezone for at in times):
         return None
-    return timelines.get(event, _NO_EVENTS)
-
-
-_NO_EVENTS = _Timeline([], [])
-
-
-def _timelines(events: Sequence[Event]) -> dict[str, _Timeline] | None:
-    previous: datetime | None = None
-    by_type: dict[str, _Timeline] = {}
-    for item in events:
-        at = item.at
-        if type(at.tzinfo) is not timezone or (previous is not None and at < previous):
-            return None
-        previous = at
-        line = by_type.get(item.type)
-        if line is None:
-            line = by_type[item.type] = _Timeline([], [])
-        line.times.append(at)
-        line.events.append(item)
-    return by_type
+    if any(later < earlier for earlier, later in itertools.pairwise(times)):
+        return None
+    return _Timeline(times, chosen)
 
 
 def _field(name: str) -> Fn:
@@ -603,6 +615,8 @@ def _literal(item: n.Name | n.String | n.Number) -> Any:
 
 
 def _same(a: Any, b: Any) -> logic.Truth:
+    if type(a) is str and type(b) is str:
+        return a == b  # what `logic.equal` says of two texts
     if a is None or b is None:
         return None
     if isinstance(a, User):

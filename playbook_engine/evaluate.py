@@ -171,6 +171,9 @@ class Evaluator:
         self._fields = program.field_names
         self._field_set = frozenset(self._fields)
         self._roles = program.roles
+        # Texts of moments and due dates already computed (`_local_text`, `_due`).
+        self._texts: dict[tuple[Any, ...], str] = {}
+        self._dues: dict[tuple[Any, ...], str] = {}
 
     def traced_rules(self) -> list[CompiledRule]:
         if self._traced is None:
@@ -363,7 +366,7 @@ class Evaluator:
             account=frame.account.id,
             playbook=cr.key[0],
             rule=cr.key[1],
-            at=format_moment(frame.at.astimezone(self.settings.tz)),
+            at=self._local_text(frame.at),
             fired=reason.startswith("fired"),
             condition=condition,
             reason=reason,
@@ -390,7 +393,7 @@ class Evaluator:
                 "playbook": cr.key[0],
                 "rule": cr.key[1],
                 "scheduled_at": (
-                    format_moment(moment.astimezone(self.settings.tz)) if step.after_wait else None
+                    self._local_text(moment) if step.after_wait else None
                 ),
             }
             try:
@@ -421,18 +424,7 @@ class Evaluator:
             if action.assignee is not None:
                 found = self._resolve(cr, action.assignee, frame)
                 assignee = found[0][0] if found else None
-            due = None
-            if action.due is not None:
-                due = format_date(
-                    due_date(
-                        moment,
-                        action.due.amount,
-                        action.due.unit,
-                        action.due.business,
-                        self.settings.holidays,
-                        self.settings.tz,
-                    )
-                )
+            due = self._due(moment, action.due) if action.due is not None else None
             title = self._inline(cr, action.title.value, frame, call)
             priority = action.priority.text if action.priority else "normal"
             if assignee:
@@ -510,6 +502,37 @@ class Evaluator:
             )
         return emails
 
+    def _local_text(self, moment: datetime) -> str:
+        """`moment` in the evaluation's zone, as ISO-8601 text (`format_moment`)."""
+        # Many accounts are decided at the same moments: each is formatted once. The key
+        # holds the zone and fold, as the text depends on them.
+        key = (moment, moment.tzinfo, moment.fold)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= _KEPT:
+                self._texts.clear()
+            text = self._texts[key] = format_moment(moment.astimezone(self.settings.tz))
+        return text
+
+    def _due(self, moment: datetime, due: n.Duration) -> str:
+        """The date a task is due, `due` after `moment` (kept: many tasks share one)."""
+        key = (moment, moment.tzinfo, moment.fold, due.amount, due.unit, due.business)
+        text = self._dues.get(key)
+        if text is None:
+            if len(self._dues) >= _KEPT:
+                self._dues.clear()
+            text = self._dues[key] = format_date(
+                due_date(
+                    moment,
+                    due.amount,
+                    due.unit,
+                    due.business,
+                    self.settings.holidays,
+                    self.settings.tz,
+                )
+            )
+        return text
+
     def _resolve(
         self, cr: CompiledRule, node: n.Recipient, frame: Frame
     ) -> list[tuple[str, Contact]]:
@@ -553,6 +576,10 @@ class Evaluator:
         if isinstance(expr, n.String):
             return self._inline(cr, expr.value, frame, call)
         return _json(cr.values[id(expr)](frame))
+
+
+# How many moment texts and due dates an evaluator keeps (then it starts again).
+_KEPT = 4096
 
 
 class _NoRecipient(Exception):

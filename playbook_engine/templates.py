@@ -903,6 +903,8 @@ def _shorten(text: str, width: int = 60) -> str:
 
 def _one_line(text: str) -> str:
     """A subject is one header line: line breaks become spaces."""
+    if "\n" not in text and "\r" not in text:
+        return text.strip()  # nothing for the pattern to replace
     return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
 
 

@@ -16,6 +16,7 @@ from playbook_engine.errors import Diagnostic, Severity, TemplateError
 from playbook_engine.nodes import Span
 from playbook_engine.templates import (
     KnownNames,
+    Scope,
     TemplateStore,
     format_value,
     template_context,
@@ -682,3 +683,57 @@ def test_any_file_compiles_or_yields_diagnostics(text: str, noise: str) -> None:
             # A clean template may still fail on its data (1 / 0), but never with a raw error.
             with contextlib.suppress(TemplateError):
                 templates.render_email("t", context(contact=YAMADA))
+
+
+# --------------------------------------------------------------------------- lazy scope
+
+FIELDS = ("id", "name", "tier", "health", "signed_at", "csm", "vip", "tags", "user")
+SCOPE_TEXTS = [
+    "{{ account.name }} {{ account.id }} {{ account.tags }} {{ account }}",
+    "{{ health }} {{ health | default('none') }} {{ account.health | default('none') }}",
+    "{{ missing | default('absent') }} {{ account.missing | default('absent') }}",
+    "{{ tier }} {{ vip }} {{ signed_at }} {{ csm }} {{ csm.email }} {{ account.csm.name }}",
+    "{{ name }} {{ id }} {{ tags }} {{ user }} {{ score }} {{ type }} {{ at }}",
+    "{{ event.type }} {{ event.at }} {{ event.score }} {{ contact }} {{ contact.email }}",
+    "{{ now }} {{ playbook }}/{{ rule }} {{ range(2) | list }} {% if health > 40 %}up{% endif %}",
+    "{% set x = health * 2 %}{{ x }} {{ account.health + 1 }}",
+]
+
+
+@pytest.mark.parametrize("text", SCOPE_TEXTS)
+@pytest.mark.parametrize("with_event", [False, True])
+def test_a_scope_gives_what_template_context_gives(text: str, with_event: bool) -> None:
+    csm = facts.User("Sato", "sato@example.com")
+    acct = facts.Account(
+        id="acme", name="Acme", as_of=NOW, tags=frozenset({"vip", "beta"}),
+        fields={"tier": "high-touch", "health": Decimal("48.0"), "vip": True, "csm": csm,
+                "signed_at": NOW - timedelta(days=3), "user": "account-user", "name": None},
+    )
+    nps = facts.Event("nps_submitted", NOW, {"score": Decimal("4"), "user": "u1", "tier": "x"})
+    event = nps if with_event else None
+    values = {name: acct.value(name, NOW) for name in FIELDS}
+    eager = template_context(acct, NOW, YAMADA, event, "Onboarding", "Welcome", values)
+    lazy = Scope(acct, NOW, event, FIELDS).context("Onboarding", "Welcome", YAMADA)
+    templates = TemplateStore()
+    assert templates.render_inline(text, lazy) == templates.render_inline(text, eager)
+    mail = store(t=email(text, subject=text.replace("\n", " ")), t__html=email(text))
+    assert mail.render_email("t", lazy) == mail.render_email("t", eager)
+
+
+def test_a_scope_reads_a_field_only_when_a_template_names_it() -> None:
+    asked: list[str] = []
+
+    class Watched(facts.Account):
+        __slots__ = ()
+
+        def value(self, name: str, when: datetime) -> facts.Value:
+            asked.append(name)
+            return super().value(name, when)
+
+    acct = Watched(id="a", name="A", fields={"health": Decimal(48)}, as_of=NOW)
+    scope = Scope(acct, NOW, None, ("id", "name", "health", "tier"))
+    templates = TemplateStore()
+    for _ in range(3):
+        context = scope.context("P", "R", None)
+        assert templates.render_inline("{{ health }} {{ account.health }}", context) == "48 48"
+    assert asked == ["health"]
