@@ -21,7 +21,7 @@ from . import logic
 from . import nodes as n
 from .facts import Account, Event, User
 from .program import Program
-from .timeutil import whole_days_between
+from .timeutil import shift, whole_days_between
 
 Fn = Callable[["Frame"], Any]
 
@@ -312,8 +312,8 @@ class Compiler:
             if not isinstance(moment, datetime):
                 return None
             if after:
-                return f.at >= moment + delta
-            return moment - delta <= f.at < moment
+                return f.at >= shift(moment, delta)
+            return shift(moment, -delta) <= f.at < moment
 
         return relative
 
@@ -338,7 +338,7 @@ class Compiler:
             start = starts(f)
             if not isinstance(start, datetime):
                 return None
-            return f.at >= start + after
+            return f.at >= shift(start, after)
 
         return milestone
 
@@ -348,7 +348,7 @@ class Compiler:
 
         def crossing(f: Frame) -> Any:
             now_cmp = logic.compare("<" if below else ">", operand(f), threshold(f))
-            before = f.shifted(f.at - f.interval)
+            before = f.shifted(shift(f.at, -f.interval))
             previous = operand(before)
             then_cmp = logic.compare(">=" if below else "<=", previous, threshold(before))
             if f.trace is not None:
@@ -364,7 +364,7 @@ class Compiler:
 
         def changes(f: Frame) -> Any:
             now_value = operand(f)
-            before = f.shifted(f.at - f.interval)
+            before = f.shifted(shift(f.at, -f.interval))
             then_value = operand(before)
             if f.trace is not None:
                 f.trace.append((e, None, {"previous": then_value, "previous_at": before.at}))
@@ -394,7 +394,7 @@ class Compiler:
             at, interval, cache = f.at, f.interval, f.cache
             back = interval  # interval * k
             while result is not False and back <= span:
-                moment = at - back
+                moment = shift(at, -back)
                 # `condition(f.shifted(moment))`, the cache read here (a shifted frame has
                 # no trace, so `_memo` would read it too).
                 slot = (key, moment, moment.tzinfo, moment.fold)
@@ -422,7 +422,7 @@ class Compiler:
         reach = duration_delta(window) if window is not None else None
 
         def select(f: Frame) -> list[Event]:
-            start = f.at - reach if reach is not None else None
+            start = shift(f.at, -reach) if reach is not None else None
             found = events_of(f.account, event, f.plain if f.plain is not None else f.cache)
             if found is not None:
                 candidates: Iterable[Event] = found.between(start, f.at)

@@ -37,7 +37,7 @@ from .explain import Explainer
 from .facts import Account, Contact, Event, Firing, User
 from .program import Program
 from .templates import Scope, TemplateStore
-from .timeutil import due_date, format_date, format_moment
+from .timeutil import due_date, format_date, format_moment, shift
 
 
 @dataclass(frozen=True)
@@ -303,11 +303,11 @@ class Evaluator:
         """Was the rule's own condition false at an evaluation strictly after `last`?"""
         assert cr.when is not None
         step = frame.interval
-        moment = frame.at - step
+        moment = shift(frame.at, -step)
         while moment > last:
             if cr.when(frame.shifted(moment)) is False:
                 return True
-            moment -= step
+            moment = shift(moment, -step)
         return False
 
     # -- event rules
@@ -315,7 +315,7 @@ class Evaluator:
     def _event_rule(
         self, cr: CompiledRule, account: Account, at: datetime, call: _Call, explain: bool
     ) -> list[RuleOutcome]:
-        since = at - self.settings.interval
+        since = shift(at, -self.settings.interval)
         events = sorted(
             (e for e in account.events if e.type == cr.event and since < e.at <= at),
             key=event_order,
@@ -387,7 +387,7 @@ class Evaluator:
         for step in cr.steps:
             if step.after_wait and stopped:
                 break
-            moment = frame.at + step.offset
+            moment = shift(frame.at, step.offset)
             base = {
                 "account": frame.account.id,
                 "playbook": cr.key[0],

@@ -28,6 +28,7 @@ __all__ = [
     "format_moment",
     "get_zone",
     "parse_moment",
+    "shift",
     "whole_days_between",
 ]
 
@@ -155,6 +156,21 @@ def add_duration(moment: datetime, amount: Decimal | int, unit: DurationUnit) ->
     """
     delta = _duration(amount, unit)
     return (moment.astimezone(UTC) + delta).astimezone(moment.tzinfo)
+
+
+def shift(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta` in elapsed time, in `moment`'s time zone (`add_duration`'s rule).
+
+    In a zone with daylight-saving time, Python's `moment + delta` moves the wall clock,
+    an hour off across a change; the sum is taken in UTC instead. A fixed offset (or no
+    zone) has nothing to be off by: the plain sum is the same instant.
+    """
+    zone = moment.tzinfo
+    if zone is None or type(zone) is timezone:
+        return moment + delta
+    # Not the wall-clock sum even where the offset is the same at both ends: a sum in a
+    # skipped hour (02:30 on the day clocks go forward) is written differently.
+    return (moment.astimezone(UTC) + delta).astimezone(zone)
 
 
 def _duration(amount: Decimal | int, unit: DurationUnit) -> timedelta:

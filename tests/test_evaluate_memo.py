@@ -9,7 +9,7 @@ the plain computation (a fresh frame, the events in a form the index refuses).
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ import pytest
 from playbook_engine.compile import Compiler, Frame, events_of
 from playbook_engine.facts import Account, Event
 from playbook_engine.parse import parse_expression
+from playbook_engine.timeutil import shift
 from tests.evalkit import AT, DAY, account, build, moment, one, rules, schema_engine
 
 JST = timezone(timedelta(hours=9))
@@ -154,3 +155,65 @@ def test_numbers_in_memo_keys_do_not_mix_up_equal_looking_expressions() -> None:
     assert _value("count login in last 7 days", acc, at, shared) == Decimal(2)
     assert _value("count login in last 30 days", acc, at, shared) == Decimal(3)
     assert _value("count login in last 7 days", acc, at, shared) == Decimal(2)
+
+
+# --------------------------------------------------------------------------- exact durations
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _ny(day: int, hour: int) -> datetime:
+    # Clocks in New York went from 02:00 EST to 03:00 EDT on 2026-03-08.
+    return datetime(2026, 3, day, hour, tzinfo=NEW_YORK)
+
+
+def _ny_account(**fields: object) -> Account:
+    events = tuple(Event("login", _ny(d, h), {"user": "u1"}) for d, h in ((7, 11), (7, 13)))
+    return Account("a", None, dict(fields), _ny(9, 12), events=events)  # type: ignore[arg-type]
+
+
+def test_days_after_a_moment_are_exact_across_a_daylight_saving_change() -> None:
+    acc = _ny_account(signed_at=_ny(7, 12))  # 17:00 UTC; 24 hours later is 13:00 EDT
+    after = Compiler(schema_engine().program).condition(parse_expression("1 day after signed_at"))
+    assert after(Frame(acc, _ny(8, 12), DAY)) is False  # 23 hours have passed
+    assert after(Frame(acc, _ny(8, 13), DAY)) is True
+    before = Compiler(schema_engine().program).condition(
+        parse_expression("1 day before signed_at"))
+    assert before(Frame(acc, _ny(6, 12), DAY)) is True  # 24 hours before, both in EST
+
+
+def test_windows_and_earlier_evaluations_are_exact_across_a_daylight_saving_change() -> None:
+    acc = _ny_account()
+    # The last day before 12:00 EDT on the 8th starts at 11:00 EST on the 7th (16:00 UTC)
+    # and leaves out the login at that very moment.
+    assert _value("count login in last 1 day", acc, _ny(8, 12), {}) == Decimal(1)
+    assert _value("count login in last 25 hours", acc, _ny(8, 12), {}) == Decimal(2)
+    assert shift(_ny(8, 12), -DAY) == _ny(7, 11)
+    assert shift(_ny(8, 12), -DAY).utcoffset() == timedelta(hours=-5)
+
+
+def test_a_wait_is_exact_across_a_daylight_saving_change() -> None:
+    engine = build(rules("""
+        rule "R"
+          when health < 50
+          then
+            notify "c" "now"
+            wait 1 day
+            notify "c" "later"
+    """))
+    evaluator = engine.evaluator(NEW_YORK, DAY)
+    acc = Account("a", None, {"health": Decimal(40)}, _ny(7, 12))
+    outcome = evaluator.evaluate(acc, _ny(7, 12))[0]
+    assert [a.scheduled_at for a in outcome.actions] == [None, "2026-03-08T13:00:00-04:00"]
+
+
+@pytest.mark.parametrize("hours", [-49, -25, -24, -23, -1, 0, 1, 23, 24, 25, 49, 24 * 200])
+@pytest.mark.parametrize("start", [_ny(8, 1), _ny(8, 3), _ny(7, 12),
+                                   datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK),
+                                   datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK)])
+def test_shift_is_the_utc_sum_written_in_the_zone(start: datetime, hours: int) -> None:
+    delta = timedelta(hours=hours)
+    expected = (start.astimezone(UTC) + delta).astimezone(NEW_YORK)
+    got = shift(start, delta)
+    assert (got.replace(tzinfo=None), got.tzinfo, got.fold) == (
+        expected.replace(tzinfo=None), expected.tzinfo, expected.fold)
