@@ -68,6 +68,55 @@ class Frame:
 
 
 _UNSET = object()
+_NOTHING = timedelta(0)
+
+
+class _Window:
+    """The values of a `for`'s inner condition over its span at one evaluation `end`.
+
+    `values[k]` is the value at `end - k * interval` (k = 0 .. K, K >= 1). Only the result
+    matters for the next or previous evaluation, whose span shares all moments but one:
+    `for` there is false if any value in its span is false, else unknown if any is
+    unknown, else true (and3 over the span, as `sustained` computes it).
+    """
+
+    __slots__ = ("end", "false", "interval", "unknown", "values")
+
+    def __init__(self, end: datetime, interval: timedelta, values: list[Any]) -> None:
+        self.end = end
+        self.interval = interval
+        self.values = values
+        self.false = sum(1 for v in values if v is False)
+        self.unknown = sum(1 for v in values if v is None)
+
+    def slide(
+        self, f: Frame, seen_at: Callable[[Frame, datetime], Any], condition: Fn
+    ) -> Any:
+        """`for` at `f.at` when that is one evaluation before or after `end`, else _UNSET."""
+        at, interval, values = f.at, self.interval, self.values
+        before = shift(self.end, -interval)
+        if _same_moment(at, before):
+            dropped = values.pop(0)
+            added = seen_at(f, shift(at, -interval * (len(values))))
+            values.append(added)
+        else:
+            after = shift(self.end, interval)
+            if not _same_moment(at, after):
+                return _UNSET
+            added = condition(f)
+            dropped = values.pop()
+            values.insert(0, added)
+        self.end = at
+        self.false += (added is False) - (dropped is False)
+        self.unknown += (added is None) - (dropped is None)
+        if self.false:
+            return False
+        return None if self.unknown else True
+
+
+def _same_moment(a: datetime, b: datetime) -> bool:
+    """The same datetime, as the frame caches tell them apart (zone and fold included)."""
+    return a == b and a.tzinfo is b.tzinfo and a.fold == b.fold
 
 
 def _memo(key: int, fn: Fn) -> Fn:
@@ -386,29 +435,46 @@ class Compiler:
         key = self.memo_key(("for", e.condition, ev))
         condition = _memo(key, inner)
         span = duration_delta(e.duration)
+        window_key = ("for-window", key)
+
+        def seen_at(f: Frame, moment: datetime) -> Any:
+            """`condition(f.shifted(moment))`, the cache read here (as `_memo` would: a
+            shifted frame has no trace)."""
+            slot = (key, moment, moment.tzinfo, moment.fold)
+            seen = f.cache.get(slot, _UNSET)
+            if seen is _UNSET:
+                seen = f.cache[slot] = inner(f.shifted(moment))
+            return seen
 
         def sustained(f: Frame) -> Any:
-            result: logic.Truth = condition(f)
+            if f.trace is None and f.interval > _NOTHING and f.interval <= span:
+                window = f.cache.get(window_key)
+                if window is not None and window.interval == f.interval:
+                    slid = window.slide(f, seen_at, condition)
+                    if slid is not _UNSET:
+                        return slid
+            result: Any = condition(f)
             k = 1
             broke: datetime | None = None if result is True else f.at
-            at, interval, cache = f.at, f.interval, f.cache
+            at, interval = f.at, f.interval
+            values = [result]
             back = interval  # interval * k
             while result is not False and back <= span:
                 moment = shift(at, -back)
-                # `condition(f.shifted(moment))`, the cache read here (a shifted frame has
-                # no trace, so `_memo` would read it too).
-                slot = (key, moment, moment.tzinfo, moment.fold)
-                seen = cache.get(slot, _UNSET)
-                if seen is _UNSET:
-                    seen = cache[slot] = inner(f.shifted(moment))
-                if seen is not True:
-                    if broke is None:
-                        broke = moment
+                seen = seen_at(f, moment)
+                values.append(seen)
+                if seen is not True and broke is None:
+                    broke = moment
+                if seen is not True or (result is not True and result is not None):
                     result = logic.and3(result, seen)
                 k += 1
                 back += interval
             if f.trace is not None:
                 f.trace.append((e, None, {"evaluations": k, "broke_at": broke}))
+            elif back > span and len(values) > 1:
+                # Every moment of the span looked at: the next evaluation's (or the
+                # previous one's) span differs by one moment (`_Window.slide`).
+                f.cache[window_key] = _Window(at, interval, values)
             return result
 
         return sustained

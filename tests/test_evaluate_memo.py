@@ -217,3 +217,23 @@ def test_shift_is_the_utc_sum_written_in_the_zone(start: datetime, hours: int) -
     got = shift(start, delta)
     assert (got.replace(tzinfo=None), got.tzinfo, got.fold) == (
         expected.replace(tzinfo=None), expected.tzinfo, expected.fold)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_for_at_moments_in_any_order_with_a_shared_cache(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    at = moment(AT)
+    entries = [{"at": (at - DAY * d).isoformat(), "value": rng.choice([40, 60, None])}
+               for d in sorted(rng.sample(range(1, 40), 12), reverse=True)]
+    acc = account(schema_engine(), {"health": rng.choice([40, 60]),
+                                    "history": {"health": entries}})
+    span = rng.choice(["1 day", "3 days", "7 days"])
+    fn = Compiler(schema_engine().program).condition(parse_expression(f"health < 50 for {span}"))
+    moments = [at - DAY * k for k in range(30)]
+    orders = [moments, moments[::-1], rng.sample(moments, len(moments))]
+    fresh = {m: fn(Frame(acc, m, DAY)) for m in moments}
+    for order in orders:
+        shared: dict[object, object] = {}
+        assert {m: fn(Frame(acc, m, DAY, None, None, shared)) for m in order} == fresh
