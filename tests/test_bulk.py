@@ -24,7 +24,6 @@ from playbook_engine import nodes as n
 from playbook_engine.bulk import (
     BulkEvaluation,
     BulkStats,
-    _with_stages,
     condition_table,
     evaluate_bulk,
     frames_from_fixture,
@@ -386,7 +385,7 @@ def test_numbers_are_exact_decimals(text: str, expected: list[bool | None]) -> N
     frames = frames_from_accounts(accounts, engine.program, as_of=AT, timezone=TOKYO)
     planner = Planner(engine.program, frames, AT, timedelta(days=1), True)
     mask = planner.maybe(planner.condition(parse_expression(text), Ctx(AT)))
-    maybe = _with_stages(planner, frames.accounts).select(mask).to_series().to_list()
+    maybe = planner.select(frames.accounts, [mask]).to_series().to_list()
     for candidate, want in zip(maybe, expected, strict=True):
         assert candidate or want is not True  # never misses a true
 

@@ -454,7 +454,7 @@ def test_one_lazy_select_is_the_stages_then_the_select() -> None:
     exprs = [maybe_true(planner.condition(parse_expression(t), Ctx(AT))).alias(f"m{i}")
              for i, t in enumerate(texts)]
     assert planner.stages
-    eager = frames.accounts  # a stage at a time, eagerly (as bulk.py's `_with_stages`)
+    eager = frames.accounts  # a stage at a time, eagerly
     for name, expr, _ in sorted(planner.stages, key=lambda stage: stage[2]):
         eager = eager.with_columns(expr.alias(name))
     assert planner.select(frames.accounts, exprs).equals(eager.select(exprs))
