@@ -59,6 +59,7 @@ from .compile import duration_delta
 from .decisions import Evaluation, RuleOutcome
 from .evaluate import CompiledRule, Evaluator
 from .fixtures import Fixture
+from .memory import collector_paused
 from .timeutil import format_moment
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def evaluate_bulk(
     with stats.phase("per-account"):
         rows = sorted(by_account)
         show = sys.stderr.isatty() if progress is None else progress
-        with _progress(show, len(rows)) as advance:
+        with _progress(show, len(rows)) as advance, collector_paused():
             for start in range(0, len(rows), _CHUNK):
                 part = rows[start:start + _CHUNK]
                 for row, account in zip(part, frames.source.accounts(part), strict=True):

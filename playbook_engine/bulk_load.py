@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import gc
 import io
 import itertools
 import mmap
@@ -69,6 +68,7 @@ from .bulk_frames import (
     zone_is_fixed,
 )
 from .errors import ConfigError
+from .memory import collector_paused
 from .program import Program
 from .timeutil import get_zone
 
@@ -800,13 +800,8 @@ class ColumnSource:
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
         # Hundreds of thousands of objects, none in a reference cycle: the cyclic
         # collector would only walk them again and again (half the time), so it waits.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             return self._accounts(list(indices))
-        finally:
-            if enabled:
-                gc.enable()
 
     def _accounts(self, chosen: list[int]) -> list[facts.Account]:
         frames, values = self.frames, self.values

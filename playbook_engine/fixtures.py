@@ -49,12 +49,10 @@ quote it.
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -67,6 +65,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, ValidationE
 
 from . import facts, nodes
 from .errors import ConfigError, Diagnostic, FixtureError, did_you_mean, error
+from .memory import collector_paused
 from .timeutil import get_zone, parse_moment
 
 __all__ = [
@@ -256,7 +255,7 @@ def _load(
     except ValueError as exc:
         raise ConfigError(f"engine time zone: {exc}") from None
     filename = str(path)
-    with _gc_paused():
+    with collector_paused():
         document = _read(text, filename, _format_of(filename, text))
         result = None
         if document.readable:
@@ -283,22 +282,6 @@ def _diagnostics(document: _Document, filename: str) -> list[Diagnostic]:
     if all(d.span.line > 0 for d in found):
         found.sort(key=lambda d: (d.span.line, d.span.column))  # stable: ties keep order
     return found
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small objects.
-
-    Parsing and converting a large fixture allocates millions of containers, none of
-    them cyclic; the collector's repeated passes over them cost as much as the parse.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _fixture_error(diagnostics: list[Diagnostic]) -> FixtureError:
