@@ -432,7 +432,7 @@ def _not_rearmed(
             continue
         checks[i] = pl.all_horizontal(terms)
     table = _with_aggregates(sub, planner, _with_history(sub, planner, sub.accounts))
-    staged = planner.staged(table).collect()
+    staged = planner.staged(table)
     mapping = pl.DataFrame({IDX: pl.Series(range(len(rows)), dtype=pl.UInt32),
                             "__row": pl.Series(rows, dtype=pl.UInt32)})
     staged = staged.join(mapping, on=IDX, how="left", maintain_order="left")

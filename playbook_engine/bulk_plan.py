@@ -286,21 +286,25 @@ class Planner:
                 frame.select(_off_steps(pl.col(column), bound).any()).item()))
         return exact, bound, self._steps[key]
 
-    def staged(self, table: pl.DataFrame) -> pl.LazyFrame:
-        """`table` with the intermediate columns (`stages`), a level at a time, lazily."""
+    def staged(self, table: pl.DataFrame) -> pl.DataFrame:
+        """`table` with the intermediate columns (`stages`), a level at a time.
+
+        Each level is computed before the next reads it. One lazy query over every level
+        is faster on paper, but its optimiser ran for minutes on some generated playbooks
+        (a deep plan whose levels read each other's columns): the levels are stages
+        precisely so that no expression is expanded into the next.
+        """
         levels: dict[int, list[pl.Expr]] = {}
         for name, expr, level in self.stages:
             levels.setdefault(level, []).append(expr.alias(name))
-        query = table.lazy()
         for level in sorted(levels):
-            query = query.with_columns(levels[level])
-        return query
+            table = table.with_columns(levels[level])
+        return table
 
     def select(self, table: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.DataFrame:
-        """`exprs` over `table` and the intermediate columns, in one lazy query: polars
-        computes a sub-expression that several expressions share once
-        (`comm_subexpr_elim`), and only the intermediate columns they read."""
-        return self.staged(table).select(exprs).collect()
+        """`exprs` over `table` and the intermediate columns; within the one `select`,
+        polars computes a sub-expression that several expressions share once."""
+        return self.staged(table).select(exprs)
 
     def maybe(self, c: Val) -> pl.Expr:
         """`maybe_true`, over named columns."""
