@@ -192,16 +192,9 @@ class Evaluator:
     ) -> list[RuleOutcome]:
         """Every rule's outcome for this account at `at` (firings in `account.fired`)."""
         rules = self.traced_rules() if explain else self.rules
-        call = _Call(list(account.fired))
-        outcomes: list[RuleOutcome] = []
-        for compiled in rules:
-            if only_rule is not None and compiled.rule.name.value != only_rule:
-                continue
-            if compiled.event is None:
-                outcomes.append(self._state_rule(compiled, account, at, call, explain))
-            else:
-                outcomes.extend(self._event_rule(compiled, account, at, call, explain))
-        return outcomes
+        chosen = [(compiled, None) for compiled in rules
+                  if only_rule is None or compiled.rule.name.value == only_rule]
+        return self._decide(account, at, chosen, explain)
 
     def evaluate_rules(
         self,
@@ -217,16 +210,26 @@ class Evaluator:
         changes no other rule's outcome. `known` gives state rules' conditions at `at`
         that the caller has already established exactly (they are not evaluated again).
         """
+        given = known or {}
+        chosen = [(self.rules[i], given.get(i)) for i in sorted(set(indices))]
+        return self._decide(account, at, chosen, False)
+
+    def _decide(
+        self,
+        account: Account,
+        at: datetime,
+        chosen: Sequence[tuple[CompiledRule, bool | None]],
+        explain: bool,
+    ) -> list[RuleOutcome]:
+        """The outcomes of the chosen rules, in order, each with its condition when known;
+        a rule that fires adds its firing to the run the later ones see."""
         call = _Call(list(account.fired))
         outcomes: list[RuleOutcome] = []
-        given = known or {}
-        for i in sorted(set(indices)):
-            compiled = self.rules[i]
+        for compiled, known in chosen:
             if compiled.event is None:
-                outcomes.append(
-                    self._state_rule(compiled, account, at, call, False, given.get(i)))
+                outcomes.append(self._state_rule(compiled, account, at, call, explain, known))
             else:
-                outcomes.extend(self._event_rule(compiled, account, at, call, False))
+                outcomes.extend(self._event_rule(compiled, account, at, call, explain))
         return outcomes
 
     # -- state rules
