@@ -358,15 +358,20 @@ def _event_hits(frames: Frames, planner: Planner, cr: CompiledRule, at: datetime
     except Unsupported:
         masks = []
     if masks:
-        wanted = {c for m in masks for c in m.meta.root_names()
-                  if c.startswith(ACCOUNT_PREFIX)}
-        columns = sorted(c[len(ACCOUNT_PREFIX):] for c in wanted)
-        if columns:
-            extra = frames.accounts.select(
-                IDX, *[pl.col(c).alias(ACCOUNT_PREFIX + c) for c in columns])
+        extra = _account_columns(frames.accounts, masks)
+        if extra is not None:
             events = events.join(extra, on=IDX, how="left", maintain_order="left")
         events = events.filter(pl.all_horizontal(masks))
     return events.get_column(IDX).unique()
+
+
+def _account_columns(accounts: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.DataFrame | None:
+    """The account columns that expressions over events read (named `a:<field>`), keyed
+    by `__idx`, for joining onto the events; None when they read none."""
+    wanted = {c for e in exprs for c in e.meta.root_names() if c.startswith(ACCOUNT_PREFIX)}
+    if not wanted:
+        return None
+    return accounts.select(IDX, *[pl.col(c[len(ACCOUNT_PREFIX):]).alias(c) for c in sorted(wanted)])
 
 
 # Earlier evaluations the re-arming check looks at, at most; an account whose last firing
@@ -490,13 +495,11 @@ def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> p
         if all(s.start is not None for s in group):
             reach = reach & (pl.col("at") > min(s.start for s in group if s.start is not None))
         aggregations = [expr for s in group for expr in s.aggregations()]
-        wanted = {c for expr in aggregations for c in expr.meta.root_names()}
-        joined = sorted(c[len(ACCOUNT_PREFIX):] for c in wanted if c.startswith(ACCOUNT_PREFIX))
         # Lazy, so that only the columns read are carried through the filter: the events
         # table is tens of millions of rows with a column per event field.
         events = frames.events.lazy().filter((pl.col("type") == event) & reach)
-        if joined:
-            extra = table.select(IDX, *[pl.col(c).alias(ACCOUNT_PREFIX + c) for c in joined])
+        extra = _account_columns(table, aggregations)
+        if extra is not None:
             events = events.join(extra.lazy(), on=IDX, how="left", maintain_order="left")
         grouped = events.group_by(IDX).agg(aggregations).collect()
         table = table.join(grouped, on=IDX, how="left", maintain_order="left")
