@@ -14,7 +14,7 @@ for each matching event since the previous evaluation, as of that event's moment
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -192,7 +192,7 @@ class Evaluator:
     ) -> list[RuleOutcome]:
         """Every rule's outcome for this account at `at` (firings in `account.fired`)."""
         rules = self.traced_rules() if explain else self.rules
-        chosen = [(compiled, None) for compiled in rules
+        chosen = [(compiled, None, False) for compiled in rules
                   if only_rule is None or compiled.rule.name.value == only_rule]
         return self._decide(account, at, chosen, explain)
 
@@ -202,32 +202,37 @@ class Evaluator:
         at: datetime,
         indices: Iterable[int],
         known: Mapping[int, bool] | None = None,
+        rearmed: Container[int] = (),
     ) -> list[RuleOutcome]:
         """The outcomes of some rules only (indices into `self.rules`), in rule order.
 
         For the bulk path (`bulk.py`), which knows the other rules cannot fire for this
         account: a rule that does not fire adds no firing to the run, so leaving it out
         changes no other rule's outcome. `known` gives state rules' conditions at `at`
-        that the caller has already established exactly (they are not evaluated again).
+        that the caller has already established exactly (they are not evaluated again);
+        `rearmed`, state rules the caller knows were re-armed since their last firing
+        (their condition was false at an evaluation after it: the look-back is skipped).
         """
         given = known or {}
-        chosen = [(self.rules[i], given.get(i)) for i in sorted(set(indices))]
+        chosen = [(self.rules[i], given.get(i), i in rearmed) for i in sorted(set(indices))]
         return self._decide(account, at, chosen, False)
 
     def _decide(
         self,
         account: Account,
         at: datetime,
-        chosen: Sequence[tuple[CompiledRule, bool | None]],
+        chosen: Sequence[tuple[CompiledRule, bool | None, bool]],
         explain: bool,
     ) -> list[RuleOutcome]:
-        """The outcomes of the chosen rules, in order, each with its condition when known;
-        a rule that fires adds its firing to the run the later ones see."""
+        """The outcomes of the chosen rules, in order, each with its condition when known
+        and whether it is known to be re-armed; a rule that fires adds its firing to the
+        run the later ones see."""
         call = _Call(list(account.fired))
         outcomes: list[RuleOutcome] = []
-        for compiled, known in chosen:
+        for compiled, known, rearmed in chosen:
             if compiled.event is None:
-                outcomes.append(self._state_rule(compiled, account, at, call, explain, known))
+                outcomes.append(self._state_rule(compiled, account, at, call, explain, known,
+                                                 rearmed))
             else:
                 outcomes.extend(self._event_rule(compiled, account, at, call, explain))
         return outcomes
@@ -242,6 +247,7 @@ class Evaluator:
         call: _Call,
         explain: bool,
         known: bool | None = None,
+        rearmed: bool = False,
     ) -> RuleOutcome:
         frame = Frame(
             account, at, self.settings.interval, None, [] if explain else None, call.cache
@@ -251,7 +257,7 @@ class Evaluator:
         else:
             condition = cr.when(frame) if cr.when is not None else None
         notes: list[str] = []
-        reason = self._blocked(cr, frame, condition, call.run, notes)
+        reason = self._blocked(cr, frame, condition, call.run, notes, rearmed)
         return self._outcome(cr, frame, condition, reason, call, notes, None)
 
     def _blocked(
@@ -261,8 +267,10 @@ class Evaluator:
         condition: Any,
         run: list[Firing],
         notes: list[str],
+        rearmed: bool = False,
     ) -> str | None:
-        """Why a rule does not fire now, or None when it fires."""
+        """Why a rule does not fire now, or None when it fires (`rearmed`: known to be
+        re-armed since its last firing, `_rearmed` need not look)."""
         at = frame.at
         # The scope first: outside it, the rule's own condition is beside the point.
         if cr.scope is not None:
@@ -281,7 +289,7 @@ class Evaluator:
             return f"once per account: it already fired on {format_moment(earlier[-1])}"
         if earlier and cr.event is None:
             last = earlier[-1]
-            if not self._rearmed(cr, frame, last):
+            if not (rearmed or self._rearmed(cr, frame, last)):
                 repeat = duration_delta(rule.repeat_every) if rule.repeat_every else None
                 if repeat is None or at - last < repeat:
                     return (
