@@ -34,7 +34,7 @@ most accounts fire, rendering their actions does.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,6 +46,7 @@ from pydantic import Field
 from . import nodes as n
 from .bulk_frames import (
     IDX,
+    AccountSource,
     Frames,
     frames_from_accounts,
     micros,
@@ -58,9 +59,11 @@ from .bulk_stats import BulkStats
 from .compile import duration_delta
 from .decisions import Evaluation, RuleOutcome
 from .evaluate import CompiledRule, Evaluator
+from .facts import Account
 from .fixtures import Fixture
 from .memory import collector_paused
 from .timeutil import format_moment
+from .workers import available_workers, run_split
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -76,8 +79,10 @@ __all__ = [
 ]
 
 DAY = timedelta(days=1)
-# Accounts built and decided per step of the per-account pass (and of its progress bar).
+# Accounts built and decided per task of the per-account pass (and step of its progress
+# bar); with several workers, chunks prepared at a time per worker.
 _CHUNK = 2_000
+_ROUND = 8
 
 
 class BulkEvaluation(Evaluation):
@@ -123,12 +128,14 @@ def evaluate_bulk(
     rule: str | None = None,
     progress: bool | None = None,
     stats: BulkStats | None = None,
+    workers: int | None = None,
 ) -> BulkEvaluation:
     """Every (or the chosen) account of `frames` at `at` (default: the fixture's now).
 
     `engine` is an `Engine` (its evaluator for the frames' time zone is used) or an
     `Evaluator`. `progress` shows a bar on stderr (default: when stderr is a terminal);
-    `stats`, when given, is filled in.
+    `stats`, when given, is filled in. The accounts that may fire are decided on
+    `workers` processes (default: `workers.available_workers()`; 1: this one only).
     """
     stats = stats if stats is not None else BulkStats()
     evaluator = engine if isinstance(engine, Evaluator) else engine.evaluator(
@@ -150,17 +157,13 @@ def evaluate_bulk(
         by_account = _candidates(frames, planner, plans, moment, evaluator, wanted, known)
     stats.candidates = sum(len(v) for v in by_account.values())
     stats.per_account = len(by_account)
-    outcomes: list[RuleOutcome] = []
     with stats.phase("per-account"):
         rows = sorted(by_account)
         show = sys.stderr.isatty() if progress is None else progress
+        count = available_workers() if workers is None else max(1, workers)
         with _progress(show, len(rows)) as advance, collector_paused():
-            for start in range(0, len(rows), _CHUNK):
-                part = rows[start:start + _CHUNK]
-                for row, account in zip(part, frames.source.accounts(part), strict=True):
-                    outcomes.extend(evaluator.evaluate_rules(account, moment, by_account[row],
-                                                             known.get(row)))
-                advance(len(part))
+            outcomes = _decide(evaluator, frames.source, moment, rows, by_account, known,
+                               count, advance)
     fired = [o for o in outcomes if o.fired]
     stats.fired = len(fired)
     stats.actions = sum(len(o.actions) for o in fired)
@@ -195,6 +198,59 @@ def condition_table(
                for i, c in enumerate(conditions)]
     table = _with_aggregates(frames, planner, _with_history(frames, planner, frames.accounts))
     return planner.select(table, [pl.col(IDX), *columns])
+
+
+def _decide(
+    evaluator: Evaluator,
+    source: AccountSource,
+    at: datetime,
+    rows: list[int],
+    by_account: dict[int, list[int]],
+    known: dict[int, dict[int, bool]],
+    workers: int,
+    advance: Callable[[int], None],
+) -> list[RuleOutcome]:
+    """The outcomes of every candidate account's candidate rules, in account order.
+
+    A chunk of accounts is one task: its tables are read here (`prepare`), then its
+    accounts are built and decided, on this process or a forked worker (`run_split`).
+    With several workers, `_ROUND` chunks per worker are prepared at a time, which
+    bounds what is held at once.
+    """
+    chunks = [rows[start:start + _CHUNK] for start in range(0, len(rows), _CHUNK)]
+    workers = workers if len(chunks) > 1 else 1
+    step = workers * _ROUND if workers > 1 else 1
+    outcomes: list[RuleOutcome] = []
+    for first in range(0, len(chunks), step):
+        batch = chunks[first:first + step]
+        tasks = [_task(evaluator, source.prepare(part), part, at, by_account, known)
+                 for part in batch]
+        for result in run_split(tasks, workers, _advancing(advance, batch)):
+            outcomes.extend(result)
+    return outcomes
+
+
+def _advancing(advance: Callable[[int], None], batch: list[list[int]]) -> Callable[[int], None]:
+    """Advances the progress bar by task k's accounts."""
+    return lambda k: advance(len(batch[k]))
+
+
+def _task(
+    evaluator: Evaluator,
+    build: Callable[[], list[Account]],
+    part: list[int],
+    at: datetime,
+    by_account: dict[int, list[int]],
+    known: dict[int, dict[int, bool]],
+) -> Callable[[], list[RuleOutcome]]:
+    def decide() -> list[RuleOutcome]:
+        outcomes: list[RuleOutcome] = []
+        for row, account in zip(part, build(), strict=True):
+            outcomes.extend(evaluator.evaluate_rules(account, at, by_account[row],
+                                                     known.get(row)))
+        return outcomes
+
+    return decide
 
 
 def _rule_name(cr: CompiledRule) -> str:

@@ -80,9 +80,15 @@ def kind_of_schema(kind: str) -> str:
 
 
 class AccountSource(Protocol):
-    """Builds `facts.Account` objects for chosen rows (by `__idx`), on demand."""
+    """Builds `facts.Account` objects for chosen rows (by `__idx`), on demand.
+
+    `prepare` does all its table reading at once and returns a builder that reads no
+    table (and calls neither polars nor Arrow): the builder may run in a forked worker
+    (`workers.run_split`). `accounts(rows)` is `prepare(rows)()`."""
 
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]: ...
+
+    def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]: ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,10 @@ class ListSource:
 
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
         return [self.items[i] for i in indices]
+
+    def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]:
+        chosen = self.accounts(indices)
+        return lambda: chosen
 
 
 @dataclass
@@ -478,6 +488,9 @@ def select_rows(frames: Frames, indices: Iterable[int]) -> Frames:
     class _Mapped:
         def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
             return base.accounts([picks[i] for i in indices])
+
+        def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]:
+            return base.prepare([picks[i] for i in indices])
 
     return Frames(
         path=frames.path,

@@ -33,19 +33,15 @@ without its `value`, loads here where `fixtures.py` would complain.
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import io
-import itertools
 import mmap
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
-from decimal import Decimal
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 import polars as pl
@@ -54,6 +50,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.json as pa_json  # type: ignore[import-untyped]
 
 from . import facts
+from .bulk_accounts import EXACT_INT, ColumnSource, parsed_moment
 from .bulk_frames import (
     EPOCH,
     IDX,
@@ -63,12 +60,9 @@ from .bulk_frames import (
     frames_from_accounts,
     history_key_column,
     kind_of_schema,
-    micros,
     user_columns,
-    zone_is_fixed,
 )
 from .errors import ConfigError
-from .memory import collector_paused
 from .program import Program
 from .timeutil import get_zone
 
@@ -78,7 +72,6 @@ if TYPE_CHECKING:
 __all__ = ["ColumnSource", "load_frames"]
 
 _ACCOUNT_KEYS = frozenset({"id", "name", "tags", "contacts", "events", "history", "fired"})
-_EXACT_INT = 2**53
 
 
 class _Fallback(Exception):
@@ -470,7 +463,7 @@ class _Reader:
             _require(isinstance(now_raw, str))
             assert isinstance(now_raw, str)
             now_us = self._one_moment(now_raw)
-            now = _moment(now_us[0], now_us[1], self.zone)
+            now = parsed_moment(now_us[0], now_us[1], self.zone)
         parts = [self._tables(raw, offset) for raw, offset in _offsets(chunks)]
         _require(bool(parts))
         accounts = pl.concat([p[0] for p in parts], how="diagonal_relaxed")
@@ -526,11 +519,11 @@ class _Reader:
         if kind == "number":
             _require(dtype in (pl.Int64, pl.Float64))
             if dtype == pl.Int64:
-                _require(col.abs().max() is None or col.abs().max() <= _EXACT_INT)  # type: ignore[operator]
+                _require(col.abs().max() is None or col.abs().max() <= EXACT_INT)  # type: ignore[operator]
             as_float = col.cast(pl.Float64)
             _require(as_float.is_finite().all() in (True, None))
             if dtype == pl.Float64:  # 2**53 + 1 read as a float is 2**53: not exact
-                _require(col.abs().max() is None or col.abs().max() < _EXACT_INT)  # type: ignore[operator]
+                _require(col.abs().max() is None or col.abs().max() < EXACT_INT)  # type: ignore[operator]
             return [as_float.alias(out)]
         if kind == "text":
             _require(dtype == pl.String)
@@ -713,7 +706,7 @@ class _Reader:
         moments = [int(m) for m in found if m is not None]
         if not moments:
             return datetime.now(self.zone).replace(microsecond=0)
-        return _moment(max(moments), None, self.zone)
+        return parsed_moment(max(moments), None, self.zone)
 
 
 def _in_time_order(frame: pl.DataFrame) -> pl.DataFrame:
@@ -746,12 +739,6 @@ def _offsets(chunks: Iterator[pl.DataFrame]) -> Iterator[tuple[pl.DataFrame, int
         offset += chunk.height
 
 
-def _moment(us: int, offset: int | None, zone: tzinfo) -> datetime:
-    """The datetime `fixtures.py` builds for a parsed text: its own offset, or the zone."""
-    tz = zone if offset is None else timezone(timedelta(seconds=offset))
-    return (EPOCH + timedelta(microseconds=us)).astimezone(tz)
-
-
 # --------------------------------------------------------------------------- objects
 
 
@@ -759,261 +746,8 @@ class _Empty:
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
         raise AssertionError("no source yet")
 
+    def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]:
+        raise AssertionError("no source yet")
+
 
 _EMPTY = _Empty()
-
-
-def _number(value: float | None) -> Decimal | None:
-    if value is None:
-        return None
-    if value == int(value) and abs(value) < _EXACT_INT:
-        return Decimal(int(value))
-    return Decimal(repr(value))
-
-
-class ColumnSource:
-    """Builds `facts.Account` objects from the frames' columns, for chosen accounts.
-
-    Values come out as `fixtures.py` makes them: numbers `Decimal`, dates aware
-    datetimes in the offset they were written with (or the fixture's zone), users
-    `facts.User`; events in time order, ties in file order.
-
-    Work is done a column at a time: each table's rows for the chosen accounts are
-    gathered at once (the tables are sorted by account), each column turned into Python
-    values once (numbers and users through a cache of the values seen, dates by adding
-    microseconds to one datetime per offset), and the objects of every account built in
-    one pass, then cut into each account's tuple.
-    """
-
-    def __init__(self, frames: Frames, contacts: pl.DataFrame, program: Program) -> None:
-        self.frames = frames
-        self.contacts = contacts
-        schema = program.schema
-        assert schema is not None
-        self.fields = [(d.name.text, frames.field_kind(d.name.text)) for d in schema.fields]
-        self.event_specs = {
-            event: [(name, column, kind) for name, (column, kind) in own.items()]
-            for event, own in frames.event_fields.items()
-        }
-        self.values = _Values(_Moments(frames.timezone, frames.as_of))
-
-    def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
-        # Hundreds of thousands of objects, none in a reference cycle: the cyclic
-        # collector would only walk them again and again (half the time), so it waits.
-        with collector_paused():
-            return self._accounts(list(indices))
-
-    def _accounts(self, chosen: list[int]) -> list[facts.Account]:
-        frames, values = self.frames, self.values
-        if not chosen:
-            return []
-        wanted = pl.Series(IDX, chosen, dtype=pl.UInt32)
-        acc = frames.accounts[chosen]
-        fields: list[dict[str, facts.Value]] = [{} for _ in chosen]
-        there = acc.select(_present(acc, name, kind).alias(name) for name, kind in self.fields)
-        for name, kind in self.fields:
-            _fill(fields, name, values.column(acc, name, kind),
-                  there.get_column(name).to_list())
-        history: list[dict[str, facts.History]] = [{} for _ in chosen]
-        for name, table in frames.history.items():
-            _fill(history, name, self._history(table, wanted, name, frames.field_kind(name)),
-                  acc.get_column(history_key_column(name)).to_list())
-        return _objects(
-            facts.Account, acc.get_column("id").to_list(), acc.get_column("name").to_list(),
-            fields, [frames.as_of] * len(chosen),
-            [frozenset(t) if t else _NO_TAGS for t in acc.get_column(TAGS).to_list()],
-            self._contacts(wanted), self._events(wanted), history, self._fired(wanted))
-
-    def _events(self, wanted: pl.Series) -> list[tuple[facts.Event, ...]]:
-        rows, bounds = _gathered(self.frames.events, wanted)
-        if rows is None:
-            return [()] * wanted.len()
-        values = self.values
-        fields: list[dict[str, facts.Value]] = [{} for _ in range(rows.height)]
-        wanted_fields = [(event, name, column, kind) for event, spec in self.event_specs.items()
-                         for name, column, kind in spec]
-        there = rows.select(
-            ((pl.col("type") == event) & _present(rows, column, kind)).alias(str(i))
-            for i, (event, _, column, kind) in enumerate(wanted_fields))
-        columns: dict[str, list[facts.Value]] = {}
-        for i, (_, name, column, kind) in enumerate(wanted_fields):
-            if column not in columns:
-                columns[column] = values.column(rows, column, kind)
-            _fill(fields, name, columns[column], there.get_column(str(i)).to_list())
-        return _per_account(_objects(facts.Event, rows.get_column("type").to_list(),
-                                     values.column(rows, "at", "date"), fields), bounds)
-
-    def _contacts(self, wanted: pl.Series) -> list[tuple[facts.Contact, ...]]:
-        rows, bounds = _gathered(self.contacts, wanted)
-        if rows is None:
-            return [()] * wanted.len()
-        return _per_account(_objects(facts.Contact, *(
-            rows.get_column(c).to_list() for c in ("name", "email", "role"))), bounds)
-
-    def _fired(self, wanted: pl.Series) -> list[tuple[facts.Firing, ...]]:
-        rows, bounds = _gathered(self.frames.fired, wanted)
-        if rows is None:
-            return [()] * wanted.len()
-        return _per_account(_objects(
-            facts.Firing, rows.get_column("playbook").to_list(),
-            rows.get_column("rule").to_list(), self.values.column(rows, "at", "date")), bounds)
-
-    def _history(self, table: pl.DataFrame, wanted: pl.Series, name: str,
-                 kind: str) -> list[facts.History]:
-        rows, bounds = _gathered(table, wanted)
-        if rows is None:
-            return [facts.History((), ())] * wanted.len()
-        times = self.values.column(rows, "at", "date")
-        values = self.values.column(rows, name, kind)
-        return [facts.History(tuple(times[a:b]), tuple(values[a:b]))
-                for a, b in itertools.pairwise(bounds)]
-
-
-_NO_TAGS: frozenset[str] = frozenset()
-
-
-def _present(table: pl.DataFrame, name: str, kind: str) -> pl.Expr:
-    """Where a value of `kind` read as column `name` is there."""
-    column = user_columns(name)[0] if kind == "user" else name
-    if column not in table.columns:
-        return pl.lit(False)
-    return pl.col(column).is_not_null()
-
-
-def _fill(mappings: list[dict[str, Any]], key: str, values: list[Any],
-          where: list[bool]) -> None:
-    """mappings[k][key] = values[k] wherever where[k], in C loops."""
-    collections.deque(map(dict.__setitem__, itertools.compress(mappings, where),
-                          itertools.repeat(key), itertools.compress(values, where)), maxlen=0)
-
-
-def _gathered(table: pl.DataFrame, wanted: pl.Series) -> tuple[pl.DataFrame | None, list[int]]:
-    """The rows of a table sorted by `__idx` for the wanted accounts, in their order, and
-    where each account's rows start (one more: where the last one's end)."""
-    if table.height == 0:
-        return None, []
-    keys = table.get_column(IDX)
-    starts = keys.search_sorted(wanted, side="left")
-    ends = keys.search_sorted(wanted, side="right")
-    bounds = [0, *(ends - starts).cum_sum().to_list()]
-    if bounds[-1] == 0:
-        return None, []
-    positions = pl.select(pl.int_ranges(starts, ends, dtype=pl.Int64)).to_series().explode(
-        empty_as_null=False)
-    return table[positions], bounds
-
-
-def _per_account(items: list[Any], bounds: list[int]) -> list[tuple[Any, ...]]:
-    return [tuple(items[a:b]) for a, b in itertools.pairwise(bounds)]
-
-
-def _objects(cls: type[Any], *columns: list[Any]) -> list[Any]:
-    """Instances of a frozen slotted dataclass, one per row of `columns` (its fields in
-    order), their slots filled as its `__init__` fills them, a column at a time, in C
-    loops (`map`): a frozen dataclass's `__init__` goes through `object.__setattr__`,
-    at several times the cost."""
-    fields = dataclasses.fields(cls)
-    assert len(fields) == len(columns) and len({len(c) for c in columns}) <= 1
-    items = list(map(object.__new__, itertools.repeat(cls, len(columns[0]))))
-    for field, column in zip(fields, columns, strict=True):
-        collections.deque(map(cls.__dict__[field.name].__set__, items, column), maxlen=0)
-    return items
-
-
-class _Values:
-    """Columns as `facts` values: numbers `Decimal`, users `User`, dates datetimes.
-
-    Numbers and users repeat (scores, plans, the CSMs): each distinct one is made once,
-    and shared (they are immutable)."""
-
-    def __init__(self, moments: _Moments) -> None:
-        self.moments = moments
-        self.numbers = _Made(_number)
-        self.users = _Made(_user)
-
-    def column(self, table: pl.DataFrame, name: str, kind: str) -> list[Any]:
-        """Column `name` of `table`, of `kind`, as a list of values (None: empty)."""
-        if kind == "user":
-            present, uname, email = user_columns(name)
-            if present not in table.columns:
-                return [None] * table.height
-            keys = zip(table.get_column(present).to_list(), table.get_column(uname).to_list(),
-                       table.get_column(email).to_list(), strict=True)
-            return list(map(self.users.__getitem__, keys))
-        if name not in table.columns:
-            return [None] * table.height
-        col = table.get_column(name)
-        if kind == "date":
-            offsets = name + "@off"
-            return self.moments.column(
-                col, table.get_column(offsets) if offsets in table.columns else None)
-        if kind == "number":
-            return list(map(self.numbers.__getitem__, col.to_list()))
-        values: list[Any] = col.to_list()
-        return values
-
-
-class _Made(dict[Any, Any]):
-    """value -> make(value), each made on first use; None -> None."""
-
-    def __init__(self, make: Callable[[Any], Any]) -> None:
-        super().__init__({None: None})
-        self.make = make
-
-    def __missing__(self, key: Any) -> Any:
-        made = self[key] = self.make(key)
-        return made
-
-
-def _user(key: tuple[bool | None, str | None, str | None]) -> facts.User | None:
-    there, name, email = key
-    return facts.User(name, email) if there else None
-
-
-class _Moments:
-    """Aware datetimes from microseconds and offsets, as `fixtures.py` builds them.
-
-    Each is one datetime per offset (`now` in that offset, or in the zone) plus a
-    timedelta: Python adds it in wall-clock time, which is exact in a fixed offset and
-    in a zone whose offset does not change around `now` (`zone_is_fixed`). Elsewhere a
-    moment in the zone is converted on its own.
-    """
-
-    def __init__(self, zone: tzinfo, around: datetime) -> None:
-        self.zone = zone
-        self.around = around
-        self.around_us = micros(around)
-        self.bases: dict[int | None, datetime | None] = {
-            None: around.astimezone(zone) if zone_is_fixed(zone, around) else None}
-
-    def _base(self, offset: int | None) -> datetime | None:
-        if offset not in self.bases:
-            assert offset is not None
-            self.bases[offset] = self.around.astimezone(timezone(timedelta(seconds=offset)))
-        return self.bases[offset]
-
-    def column(self, us: pl.Series, off: pl.Series | None) -> list[datetime | None]:
-        """Datetimes for a column of microseconds, each in its offset (null: the zone)."""
-        after = (us - self.around_us).to_list()
-        delta = timedelta
-        out: list[datetime | None]
-        if off is None or off.null_count() == off.len():
-            single: tuple[int | None] | None = (None,)
-        elif off.null_count() == 0 and off.n_unique() == 1:
-            single = (int(off[0]),)
-        else:
-            single = None
-        if single is not None and (base := self._base(single[0])) is not None:
-            if us.null_count():
-                return [None if d is None else base + delta(0, 0, d) for d in after]
-            return [base + delta(0, 0, d) for d in after]
-        offsets = off.to_list() if off is not None else [None] * len(after)
-        out = []
-        for d, offset in zip(after, offsets, strict=True):
-            if d is None:
-                out.append(None)
-                continue
-            base = self._base(offset)
-            out.append(base + delta(0, 0, d) if base is not None
-                       else _moment(d + self.around_us, None, self.zone))
-        return out

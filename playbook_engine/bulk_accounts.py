@@ -1,0 +1,344 @@
+"""`facts.Account` objects from the bulk path's tables, for the accounts it decides one by one.
+
+    build = source.prepare(rows)   # reads the tables: polars, in this process
+    accounts = build()             # plain Python from here: safe in a forked worker
+
+Building is split in two so that the per-account pass can run on several processes
+(`workers.run_split`): every table read (gathers, `to_list`) happens in `prepare`, in
+the process that holds the tables, and the returned builder only turns those lists into
+objects. Polars and Arrow keep thread pools that a forked child does not inherit, so a
+builder must never call them; the lists it closes over are shared with the child by
+the fork itself, with nothing copied or pickled.
+
+Values come out as `fixtures.py` makes them: numbers `Decimal`, dates aware datetimes in
+the offset they were written with (or the fixture's zone), users `facts.User`; events in
+time order, ties in file order.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from . import facts
+from .bulk_frames import EPOCH, IDX, TAGS, history_key_column, micros, user_columns, zone_is_fixed
+from .memory import collector_paused
+
+if TYPE_CHECKING:
+    from .bulk_frames import Frames
+    from .program import Program
+
+__all__ = ["EXACT_INT", "ColumnSource", "parsed_moment"]
+
+# Integers a float holds exactly: beyond, a number goes to the exact loader.
+EXACT_INT = 2**53
+
+Build = Callable[[], list[Any]]
+
+
+def parsed_moment(us: int, offset: int | None, zone: tzinfo) -> datetime:
+    """The datetime `fixtures.py` builds for a parsed text: its own offset, or the zone."""
+    tz = zone if offset is None else timezone(timedelta(seconds=offset))
+    return (EPOCH + timedelta(microseconds=us)).astimezone(tz)
+
+
+class ColumnSource:
+    """Builds `facts.Account` objects from the frames' columns, for chosen accounts.
+
+    Work is done a column at a time: each table's rows for the chosen accounts are
+    gathered at once (the tables are sorted by account), each column turned into Python
+    values once (numbers and users through a cache of the values seen, dates by adding
+    microseconds to one datetime per offset), and the objects of every account built in
+    one pass, then cut into each account's tuple.
+    """
+
+    def __init__(self, frames: Frames, contacts: pl.DataFrame, program: Program) -> None:
+        self.frames = frames
+        self.contacts = contacts
+        schema = program.schema
+        assert schema is not None
+        self.fields = [(d.name.text, frames.field_kind(d.name.text)) for d in schema.fields]
+        self.event_specs = {
+            event: [(name, column, kind) for name, (column, kind) in own.items()]
+            for event, own in frames.event_fields.items()
+        }
+        self.values = _Values(_Moments(frames.timezone, frames.as_of))
+
+    def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
+        return self.prepare(indices)()
+
+    def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]:
+        """Read what the accounts at `indices` need; the builder makes them, in order."""
+        chosen = list(indices)
+        if not chosen:
+            return list
+        frames, values = self.frames, self.values
+        wanted = pl.Series(IDX, chosen, dtype=pl.UInt32)
+        acc = frames.accounts[chosen]
+        there = acc.select(_present(acc, name, kind).alias(name) for name, kind in self.fields)
+        fields = [(name, values.column(acc, name, kind), there.get_column(name).to_list())
+                  for name, kind in self.fields]
+        histories = [
+            (name, self._history(table, wanted, name, frames.field_kind(name)),
+             acc.get_column(history_key_column(name)).to_list())
+            for name, table in frames.history.items()]
+        ids, names = acc.get_column("id").to_list(), acc.get_column("name").to_list()
+        tags = acc.get_column(TAGS).to_list()
+        contacts, events, fired = self._contacts(wanted), self._events(wanted), self._fired(wanted)
+        as_of = frames.as_of
+
+        def build() -> list[facts.Account]:
+            # Hundreds of thousands of objects, none in a reference cycle: the cyclic
+            # collector would only walk them again and again (half the time), so it waits.
+            with collector_paused():
+                return _objects(
+                    facts.Account, ids, names, _mappings(len(ids), fields), [as_of] * len(ids),
+                    [frozenset(t) if t else _NO_TAGS for t in tags], contacts(), events(),
+                    _mappings(len(ids), histories), fired())
+
+        return build
+
+    def _events(self, wanted: pl.Series) -> Build:
+        rows, bounds = _gathered(self.frames.events, wanted)
+        if rows is None:
+            return _constant([()] * wanted.len())
+        values = self.values
+        wanted_fields = [(event, name, column, kind) for event, spec in self.event_specs.items()
+                         for name, column, kind in spec]
+        there = rows.select(
+            ((pl.col("type") == event) & _present(rows, column, kind)).alias(str(i))
+            for i, (event, _, column, kind) in enumerate(wanted_fields))
+        columns: dict[str, Build] = {}
+        for _, _, column, kind in wanted_fields:
+            if column not in columns:
+                columns[column] = values.column(rows, column, kind)
+        fills = [(name, columns[column], there.get_column(str(i)).to_list())
+                 for i, (_, name, column, _) in enumerate(wanted_fields)]
+        types, moments, height = rows.get_column("type").to_list(), values.column(
+            rows, "at", "date"), rows.height
+
+        def build() -> list[tuple[facts.Event, ...]]:
+            fields = _mappings(height, fills)
+            return _per_account(_objects(facts.Event, types, moments(), fields), bounds)
+
+        return build
+
+    def _contacts(self, wanted: pl.Series) -> Build:
+        rows, bounds = _gathered(self.contacts, wanted)
+        if rows is None:
+            return _constant([()] * wanted.len())
+        columns = [rows.get_column(c).to_list() for c in ("name", "email", "role")]
+        return lambda: _per_account(_objects(facts.Contact, *columns), bounds)
+
+    def _fired(self, wanted: pl.Series) -> Build:
+        rows, bounds = _gathered(self.frames.fired, wanted)
+        if rows is None:
+            return _constant([()] * wanted.len())
+        playbooks, rules = rows.get_column("playbook").to_list(), rows.get_column("rule").to_list()
+        moments = self.values.column(rows, "at", "date")
+        return lambda: _per_account(_objects(facts.Firing, playbooks, rules, moments()), bounds)
+
+    def _history(self, table: pl.DataFrame, wanted: pl.Series, name: str, kind: str) -> Build:
+        rows, bounds = _gathered(table, wanted)
+        if rows is None:
+            return _constant([facts.History((), ())] * wanted.len())
+        times, values = self.values.column(rows, "at", "date"), self.values.column(rows, name, kind)
+
+        def build() -> list[facts.History]:
+            at, made = times(), values()
+            return [facts.History(tuple(at[a:b]), tuple(made[a:b]))
+                    for a, b in itertools.pairwise(bounds)]
+
+        return build
+
+
+_NO_TAGS: frozenset[str] = frozenset()
+
+
+def _constant(value: list[Any]) -> Build:
+    return lambda: value
+
+
+def _mappings(count: int, columns: list[tuple[str, Build, list[bool]]]) -> list[dict[str, Any]]:
+    """`count` dicts, each column's value under its name where it is present; a column
+    shared by several names is built once."""
+    mappings: list[dict[str, Any]] = [{} for _ in range(count)]
+    built: dict[Build, list[Any]] = {}
+    for key, column, where in columns:
+        values = built.get(column)
+        if values is None:
+            values = built[column] = column()
+        _fill(mappings, key, values, where)
+    return mappings
+
+
+def _present(table: pl.DataFrame, name: str, kind: str) -> pl.Expr:
+    """Where a value of `kind` read as column `name` is there."""
+    column = user_columns(name)[0] if kind == "user" else name
+    if column not in table.columns:
+        return pl.lit(False)
+    return pl.col(column).is_not_null()
+
+
+def _fill(mappings: list[dict[str, Any]], key: str, values: list[Any],
+          where: list[bool]) -> None:
+    """mappings[k][key] = values[k] wherever where[k], in C loops."""
+    collections.deque(map(dict.__setitem__, itertools.compress(mappings, where),
+                          itertools.repeat(key), itertools.compress(values, where)), maxlen=0)
+
+
+def _gathered(table: pl.DataFrame, wanted: pl.Series) -> tuple[pl.DataFrame | None, list[int]]:
+    """The rows of a table sorted by `__idx` for the wanted accounts, in their order, and
+    where each account's rows start (one more: where the last one's end)."""
+    if table.height == 0:
+        return None, []
+    keys = table.get_column(IDX)
+    starts = keys.search_sorted(wanted, side="left")
+    ends = keys.search_sorted(wanted, side="right")
+    bounds = [0, *(ends - starts).cum_sum().to_list()]
+    if bounds[-1] == 0:
+        return None, []
+    positions = pl.select(pl.int_ranges(starts, ends, dtype=pl.Int64)).to_series().explode(
+        empty_as_null=False)
+    return table[positions], bounds
+
+
+def _per_account(items: list[Any], bounds: list[int]) -> list[tuple[Any, ...]]:
+    return [tuple(items[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _objects(cls: type[Any], *columns: list[Any]) -> list[Any]:
+    """Instances of a frozen slotted dataclass, one per row of `columns` (its fields in
+    order), their slots filled as its `__init__` fills them, a column at a time, in C
+    loops (`map`): a frozen dataclass's `__init__` goes through `object.__setattr__`,
+    at several times the cost."""
+    fields = dataclasses.fields(cls)
+    assert len(fields) == len(columns) and len({len(c) for c in columns}) <= 1
+    items = list(map(object.__new__, itertools.repeat(cls, len(columns[0]))))
+    for field, column in zip(fields, columns, strict=True):
+        collections.deque(map(cls.__dict__[field.name].__set__, items, column), maxlen=0)
+    return items
+
+
+def _number(value: float | None) -> Decimal | None:
+    if value is None:
+        return None
+    if value == int(value) and abs(value) < EXACT_INT:
+        return Decimal(int(value))
+    return Decimal(repr(value))
+
+
+class _Values:
+    """Columns as `facts` values: numbers `Decimal`, users `User`, dates datetimes.
+
+    `column` reads the table now and returns a builder of the values. Numbers and users
+    repeat (scores, plans, the CSMs): each distinct one is made once, and shared (they
+    are immutable)."""
+
+    def __init__(self, moments: _Moments) -> None:
+        self.moments = moments
+        self.numbers = _Made(_number)
+        self.users = _Made(_user)
+
+    def column(self, table: pl.DataFrame, name: str, kind: str) -> Build:
+        """Column `name` of `table`, of `kind`, as a list of values (None: empty)."""
+        if kind == "user":
+            present, uname, email = user_columns(name)
+            if present not in table.columns:
+                return _constant([None] * table.height)
+            keys = [table.get_column(c).to_list() for c in (present, uname, email)]
+            users = self.users
+            return lambda: list(map(users.__getitem__, zip(*keys, strict=True)))
+        if name not in table.columns:
+            return _constant([None] * table.height)
+        col = table.get_column(name)
+        if kind == "date":
+            offsets = name + "@off"
+            return self.moments.column(
+                col, table.get_column(offsets) if offsets in table.columns else None)
+        values: list[Any] = col.to_list()
+        if kind == "number":
+            numbers = self.numbers
+            return lambda: list(map(numbers.__getitem__, values))
+        return _constant(values)
+
+
+class _Made(dict[Any, Any]):
+    """value -> make(value), each made on first use; None -> None."""
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        super().__init__({None: None})
+        self.make = make
+
+    def __missing__(self, key: Any) -> Any:
+        made = self[key] = self.make(key)
+        return made
+
+
+def _user(key: tuple[bool | None, str | None, str | None]) -> facts.User | None:
+    there, name, email = key
+    return facts.User(name, email) if there else None
+
+
+class _Moments:
+    """Aware datetimes from microseconds and offsets, as `fixtures.py` builds them.
+
+    Each is one datetime per offset (`now` in that offset, or in the zone) plus a
+    timedelta: Python adds it in wall-clock time, which is exact in a fixed offset and
+    in a zone whose offset does not change around `now` (`zone_is_fixed`). Elsewhere a
+    moment in the zone is converted on its own.
+    """
+
+    def __init__(self, zone: tzinfo, around: datetime) -> None:
+        self.zone = zone
+        self.around = around
+        self.around_us = micros(around)
+        self.bases: dict[int | None, datetime | None] = {
+            None: around.astimezone(zone) if zone_is_fixed(zone, around) else None}
+
+    def _base(self, offset: int | None) -> datetime | None:
+        if offset not in self.bases:
+            assert offset is not None
+            self.bases[offset] = self.around.astimezone(timezone(timedelta(seconds=offset)))
+        return self.bases[offset]
+
+    def column(self, us: pl.Series, off: pl.Series | None) -> Build:
+        """Datetimes for a column of microseconds, each in its offset (null: the zone)."""
+        after = (us - self.around_us).to_list()
+        single: tuple[int | None] | None
+        if off is None or off.null_count() == off.len():
+            single = (None,)
+        elif off.null_count() == 0 and off.n_unique() == 1:
+            single = (int(off[0]),)
+        else:
+            single = None
+        if single is not None and (base := self._base(single[0])) is not None:
+            nulls = bool(us.null_count())
+            return lambda: _shifted(base, after, nulls)
+        offsets = off.to_list() if off is not None else [None] * len(after)
+        return lambda: self._each(after, offsets)
+
+    def _each(self, after: list[int | None], offsets: list[int | None]) -> list[datetime | None]:
+        out: list[datetime | None] = []
+        for d, offset in zip(after, offsets, strict=True):
+            if d is None:
+                out.append(None)
+                continue
+            base = self._base(offset)
+            out.append(base + timedelta(0, 0, d) if base is not None
+                       else parsed_moment(d + self.around_us, None, self.zone))
+        return out
+
+
+def _shifted(base: datetime, after: list[int | None], nulls: bool) -> list[datetime | None]:
+    delta = timedelta
+    if nulls:
+        return [None if d is None else base + delta(0, 0, d) for d in after]
+    return [base + delta(0, 0, d) for d in after]  # type: ignore[arg-type]

@@ -1,0 +1,120 @@
+"""The per-account pass on several processes: the same results, in order, whatever fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from playbook_engine import bulk, workers
+from playbook_engine.bulk import BulkStats, evaluate_bulk
+from playbook_engine.workers import available_workers, run_split
+
+from test_bulk import RULES, _engine, _many, _write
+
+pytestmark = pytest.mark.skipif(not workers._can_fork(), reason="forking is used on Linux only")
+
+
+def _no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def _square(k: int) -> int:
+    return k * k
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_results_come_back_in_task_order(count: int) -> None:
+    here = os.getpid()
+    tasks = [lambda k=k: (_square(k), os.getpid()) for k in range(11)]
+    done: list[int] = []
+    results = run_split(tasks, count, done.append)
+    assert [r[0] for r in results] == [k * k for k in range(11)]
+    assert sorted(done) == list(range(11))
+    # Task k ran in worker k % count: this process for the first share only.
+    for k, (_, pid) in enumerate(results):
+        assert (pid == here) == (k % count == 0)
+    assert _no_children_left()
+
+
+def test_a_worker_that_raises_has_its_tasks_run_here() -> None:
+    here = os.getpid()
+
+    def task(k: int) -> int:
+        if os.getpid() != here:
+            raise RuntimeError("only in the worker")
+        return k
+
+    assert run_split([lambda k=k: task(k) for k in range(6)], 2) == list(range(6))
+    assert _no_children_left()
+
+
+def test_a_worker_killed_by_a_signal_has_its_tasks_run_here() -> None:
+    here = os.getpid()
+
+    def task(k: int) -> int:
+        if os.getpid() != here:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return k
+
+    assert run_split([lambda k=k: task(k) for k in range(4)], 2) == list(range(4))
+    assert _no_children_left()
+
+
+def test_an_error_everywhere_is_raised_as_in_one_process() -> None:
+    def task(k: int) -> int:
+        if k == 1:
+            raise ValueError(f"task {k} is broken")
+        return k
+
+    with pytest.raises(ValueError, match="task 1 is broken"):
+        run_split([lambda k=k: task(k) for k in range(4)], 2)
+    assert _no_children_left()
+
+
+def test_this_process_failing_stops_the_workers() -> None:
+    def task(k: int) -> int:
+        if k == 0:
+            raise KeyError("here")
+        return k
+
+    with pytest.raises(KeyError):
+        run_split([lambda k=k: task(k) for k in range(4)], 2)
+    assert _no_children_left()
+
+
+def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAYBOOK_WORKERS", "3")
+    assert available_workers() == 3
+    monkeypatch.setenv("PLAYBOOK_WORKERS", "0")
+    assert available_workers() == 1
+    monkeypatch.setenv("PLAYBOOK_WORKERS", "many")
+    assert available_workers() == 1
+    monkeypatch.delenv("PLAYBOOK_WORKERS")
+    assert available_workers() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("name", ["big.json", "big.jsonl"])
+def test_the_bulk_pass_decides_the_same_on_several_processes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # Small chunks, so that 600 accounts make many tasks over several rounds.
+    monkeypatch.setattr(bulk, "_CHUNK", 7)
+    monkeypatch.setattr(bulk, "_ROUND", 2)
+    engine = _engine(RULES)
+    frames = engine.load_frames(_write(tmp_path, name, {"now": "2026-03-16T09:00:00+09:00",
+                                                        "accounts": _many(600)}))
+    one = evaluate_bulk(engine, frames, workers=1)
+    stats = BulkStats()
+    several = [evaluate_bulk(engine, frames, workers=k, stats=stats) for k in (2, 3)]
+    assert stats.per_account > 4 * 7  # several rounds of tasks
+    assert one.outcomes and any(o.fired for o in one.outcomes)
+    for other in several:
+        assert other.outcomes == one.outcomes
+        assert other.as_json() == one.as_json()
+    assert _no_children_left()
