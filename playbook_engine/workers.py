@@ -28,9 +28,9 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
-__all__ = ["available_workers", "run_split"]
+__all__ = ["Split", "available_workers", "run_split"]
 
 T = TypeVar("T")
 
@@ -60,35 +60,76 @@ def run_split(
     tasks: Sequence[Callable[[], T]],
     workers: int,
     done: Callable[[int], None] = lambda k: None,
+    here: float | None = None,
 ) -> list[T]:
-    """Each task's result, in order; task k runs in worker k % workers (0: this one).
+    """Each task's result, in order, from `workers` processes (this one included).
 
-    `done(k)` is called here as task k's result is in (a worker's, when it is back).
+    This process runs about the fraction `here` of the tasks (default: an equal share),
+    spread evenly among them; the forked workers share the rest in turn. `done(k)` is
+    called here as task k's result is in (a worker's, when it is back).
     """
-    workers = min(workers, len(tasks)) if _can_fork() else 1
-    if workers <= 1:
-        return [_run(task, k, done) for k, task in enumerate(tasks)]
-    children: list[tuple[int, list[int], IO[bytes]]] = []
-    results: list[Any] = [None] * len(tasks)
-    try:
-        for w in range(1, workers):
-            share = list(range(w, len(tasks), workers))
-            file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed when collected
-            children.append((_fork(tasks, share, file), share, file))
-        for k in range(0, len(tasks), workers):
+    with Split(tasks, workers, done, here) as split:
+        return split.finish()
+
+
+class Split(Generic[T]):
+    """`run_split` in two steps, so that this process can do other work (prepare the
+    next tasks, say) while the workers run theirs: the workers start on entering the
+    `with`, and `finish` runs this process's share and collects theirs. Leaving the
+    `with` early (an exception) stops the workers."""
+
+    def __init__(self, tasks: Sequence[Callable[[], T]], workers: int,
+                 done: Callable[[int], None] = lambda k: None,
+                 here: float | None = None) -> None:
+        self.tasks, self.done = tasks, done
+        self.workers = min(workers, len(tasks)) if _can_fork() else 1
+        self.mine, self.shares = _shares(
+            len(tasks), self.workers, 1 / self.workers if here is None else here)
+        self.children: list[tuple[int, list[int], IO[bytes]]] = []
+
+    def __enter__(self) -> Split[T]:
+        try:
+            for share in self.shares:
+                file: IO[bytes] = tempfile.TemporaryFile()
+                self.children.append((_fork(self.tasks, share, file), share, file))
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def finish(self) -> list[T]:
+        tasks, done = self.tasks, self.done
+        results: list[Any] = [None] * len(tasks)
+        for k in self.mine:
             results[k] = _run(tasks[k], k, done)
-        while children:
-            pid, share, file = children.pop(0)
+        while self.children:
+            pid, share, file = self.children.pop(0)
             got = _collect(pid, file, len(share))
-            for k, result in zip(share, got if got is not None else [None] * len(share),
-                                 strict=True):
-                results[k] = result if got is not None else tasks[k]()
+            for i, k in enumerate(share):
+                results[k] = got[i] if got is not None else tasks[k]()
                 done(k)
-    finally:
-        for pid, _, file in children:  # only when this process's own task failed
-            _stop(pid)
+        return results
+
+    def _stop(self) -> None:
+        while self.children:  # only when this process's work failed
+            pid, _, file = self.children.pop()
+            _kill(pid)
             file.close()
-    return results
+
+
+def _shares(count: int, workers: int, here: float) -> tuple[list[int], list[list[int]]]:
+    """Task numbers for this process (about `here` of them, evenly spread) and for each
+    of the `workers - 1` others (the rest, in turn)."""
+    if workers <= 1:
+        return list(range(count)), []
+    here = min(max(here, 0.0), 1.0)
+    mine = [k for k in range(count) if int((k + 1) * here) > int(k * here)]
+    taken = set(mine)
+    rest = [k for k in range(count) if k not in taken]
+    return mine, [rest[w::workers - 1] for w in range(workers - 1)]
 
 
 def _run(task: Callable[[], T], k: int, done: Callable[[int], None]) -> T:
@@ -111,7 +152,8 @@ def _fork(tasks: Sequence[Callable[[], Any]], share: list[int], out: IO[bytes]) 
     code = 1
     try:  # the child: never returns to the caller's code
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        pickle.dump([tasks[k]() for k in share], out, protocol=pickle.HIGHEST_PROTOCOL)
+        for k in share:  # each result written as it is made, not all at the end
+            pickle.dump(tasks[k](), out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
         code = 0
     except BaseException:
@@ -127,15 +169,15 @@ def _collect(pid: int, out: IO[bytes], expected: int) -> list[Any] | None:
         if os.waitstatus_to_exitcode(status) != 0:
             return None
         out.seek(0)
-        got = pickle.load(out)
+        got = [pickle.load(out) for _ in range(expected)]
     except Exception:
         return None
     finally:
         out.close()
-    return got if isinstance(got, list) and len(got) == expected else None
+    return got
 
 
-def _stop(pid: int) -> None:
+def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)

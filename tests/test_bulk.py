@@ -29,8 +29,8 @@ from playbook_engine.bulk import (
     frames_from_fixture,
     load_frames,
 )
-from playbook_engine.bulk_frames import ListSource, frames_from_accounts, zone_is_fixed
 from playbook_engine.bulk_accounts import ColumnSource
+from playbook_engine.bulk_frames import ListSource, frames_from_accounts, zone_is_fixed
 from playbook_engine.bulk_plan import Ctx, Planner
 from playbook_engine.cli import app
 from playbook_engine.dryrun import dry_run

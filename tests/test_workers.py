@@ -7,12 +7,11 @@ import signal
 from pathlib import Path
 
 import pytest
+from test_bulk import RULES, _engine, _many, _write
 
 from playbook_engine import bulk, workers
 from playbook_engine.bulk import BulkStats, evaluate_bulk
 from playbook_engine.workers import available_workers, run_split
-
-from test_bulk import RULES, _engine, _many, _write
 
 pytestmark = pytest.mark.skipif(not workers._can_fork(), reason="forking is used on Linux only")
 
@@ -37,10 +36,18 @@ def test_results_come_back_in_task_order(count: int) -> None:
     results = run_split(tasks, count, done.append)
     assert [r[0] for r in results] == [k * k for k in range(11)]
     assert sorted(done) == list(range(11))
-    # Task k ran in worker k % count: this process for the first share only.
-    for k, (_, pid) in enumerate(results):
-        assert (pid == here) == (k % count == 0)
+    # An equal share of the tasks ran here.
+    ran_here = [k for k, (_, pid) in enumerate(results) if pid == here]
+    assert ran_here == workers._shares(11, count, 1 / count)[0]
+    assert len(ran_here) in (11 // count, 11 // count + 1)
     assert _no_children_left()
+
+
+@pytest.mark.parametrize(("here", "count"), [(0.0, 0), (0.3, 3), (1.0, 10)])
+def test_this_process_takes_the_share_it_is_given(here: float, count: int) -> None:
+    me = os.getpid()
+    results = run_split([os.getpid for _ in range(10)], 2, here=here)
+    assert sum(pid == me for pid in results) == count
 
 
 def test_a_worker_that_raises_has_its_tasks_run_here() -> None:
