@@ -109,23 +109,33 @@ class ColumnSource:
         rows, bounds = _gathered(self.frames.events, wanted)
         if rows is None:
             return _constant([()] * wanted.len())
-        values = self.values
-        wanted_fields = [(event, name, column, kind) for event, spec in self.event_specs.items()
-                         for name, column, kind in spec]
-        there = rows.select(
-            ((pl.col("type") == event) & _present(rows, column, kind)).alias(str(i))
-            for i, (event, _, column, kind) in enumerate(wanted_fields))
-        columns: dict[str, Build] = {}
-        for _, _, column, kind in wanted_fields:
-            if column not in columns:
-                columns[column] = values.column(rows, column, kind)
-        fills = [(name, columns[column], there.get_column(str(i)).to_list())
-                 for i, (_, name, column, _) in enumerate(wanted_fields)]
-        types, moments, height = rows.get_column("type").to_list(), values.column(
-            rows, "at", "date"), rows.height
+        # A type at a time, its own fields only: most of an event's columns are empty.
+        kinds = rows.get_column("type")
+        fills: list[tuple[Build, list[tuple[str, Build, list[bool]]]]] = []
+        for event, spec in self.event_specs.items():
+            if not spec:
+                continue
+            where = kinds == event
+            if not where.any():
+                continue
+            own = rows.filter(where)
+            there = own.select(_present(own, column, kind).alias(name)
+                               for name, column, kind in spec)
+            columns: dict[str, Build] = {}
+            for _, column, kind in spec:
+                if column not in columns:
+                    columns[column] = self.values.column(own, column, kind)
+            positions = where.arg_true().to_list()
+            fills.append((_constant(positions), [
+                (name, columns[column], there.get_column(name).to_list())
+                for name, column, _ in spec]))
+        types, height = kinds.to_list(), rows.height
+        moments = self.values.column(rows, "at", "date")
 
         def build() -> list[tuple[facts.Event, ...]]:
-            fields = _mappings(height, fills)
+            fields: list[dict[str, facts.Value]] = [{} for _ in range(height)]
+            for positions, columns in fills:
+                _fill_columns(list(map(fields.__getitem__, positions())), columns)
             return _per_account(_objects(facts.Event, types, moments(), fields), bounds)
 
         return build
@@ -167,16 +177,22 @@ def _constant(value: list[Any]) -> Build:
 
 
 def _mappings(count: int, columns: list[tuple[str, Build, list[bool]]]) -> list[dict[str, Any]]:
-    """`count` dicts, each column's value under its name where it is present; a column
-    shared by several names is built once."""
+    """`count` dicts, each column's value under its name where it is present."""
     mappings: list[dict[str, Any]] = [{} for _ in range(count)]
+    _fill_columns(mappings, columns)
+    return mappings
+
+
+def _fill_columns(mappings: list[dict[str, Any]],
+                  columns: list[tuple[str, Build, list[bool]]]) -> None:
+    """Each column's value under its name where it is present; a column shared by
+    several names is built once."""
     built: dict[Build, list[Any]] = {}
     for key, column, where in columns:
         values = built.get(column)
         if values is None:
             values = built[column] = column()
         _fill(mappings, key, values, where)
-    return mappings
 
 
 def _present(table: pl.DataFrame, name: str, kind: str) -> pl.Expr:
