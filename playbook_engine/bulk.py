@@ -34,7 +34,6 @@ most accounts fire, rendering their actions does.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -226,61 +225,21 @@ def _decide(
         step = workers * _ROUND
         batches = [chunks[:workers],
                    *(chunks[i:i + step] for i in range(workers, len(chunks), step))]
-    balance = _Balance(workers)
 
     def prepare(batch: list[list[int]]) -> list[Callable[[], list[RuleOutcome]]]:
-        with balance.preparing(len(batch)):
-            return [_task(evaluator, source.prepare(part), part, at, by_account, known,
-                          balance.ran) for part in batch]
+        return [_task(evaluator, source.prepare(part), part, at, by_account, known)
+                for part in batch]
 
     outcomes: list[RuleOutcome] = []
     tasks = prepare(batches[0]) if batches else []
     for i, batch in enumerate(batches):
-        following = batches[i + 1] if i + 1 < len(batches) else []
-        with Split(tasks, workers, _advancing(advance, batch),
-                   balance.share(len(batch), len(following))) as split:
+        with Split(tasks, workers, _advancing(advance, batch)) as split:
             # Tables are read here only: the next round is prepared while the workers
-            # decide this one.
-            tasks = prepare(following)
+            # start on this one, then this process joins them.
+            tasks = prepare(batches[i + 1] if i + 1 < len(batches) else [])
             for result in split.finish():
                 outcomes.extend(result)
     return outcomes
-
-
-class _Balance:
-    """This process's share of a round of per-account tasks, when it also prepares the
-    next round meanwhile.
-
-    With W processes, a round of n tasks, m in the next, and preparing a task r times
-    as long as running one, this process runs the share p where all finish together:
-    r * m + p * n = (1 - p) * n / (W - 1), so p = (1 - (W - 1) * r * m / n) / W.
-    """
-
-    # Before anything is measured: preparing measured at about a quarter of running.
-    GUESS = 0.25
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.prepared = 0
-        self.preparing_s = 0.0
-        self.runs: list[float] = []
-
-    @contextmanager
-    def preparing(self, count: int) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        self.preparing_s += time.perf_counter() - started
-        self.prepared += count
-
-    def ran(self, seconds: float) -> None:
-        self.runs.append(seconds)
-
-    def share(self, count: int, following: int) -> float:
-        ratio = self.GUESS
-        if self.runs and self.prepared and sum(self.runs) > 0:
-            ratio = (self.preparing_s / self.prepared) / (sum(self.runs) / len(self.runs))
-        w = self.workers
-        return max(0.0, (1 - (w - 1) * ratio * following / max(count, 1)) / w)
 
 
 def _advancing(advance: Callable[[int], None], batch: list[list[int]]) -> Callable[[int], None]:
@@ -295,15 +254,12 @@ def _task(
     at: datetime,
     by_account: dict[int, list[int]],
     known: dict[int, dict[int, bool]],
-    ran: Callable[[float], None],
 ) -> Callable[[], list[RuleOutcome]]:
     def decide() -> list[RuleOutcome]:
-        started = time.perf_counter()
         outcomes: list[RuleOutcome] = []
         for row, account in zip(part, build(), strict=True):
             outcomes.extend(evaluator.evaluate_rules(account, at, by_account[row],
                                                      known.get(row)))
-        ran(time.perf_counter() - started)  # in a worker, this changes nothing here
         return outcomes
 
     return decide

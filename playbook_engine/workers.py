@@ -3,9 +3,9 @@
 Deciding accounts one by one is Python code, which one process runs on one core at a
 time. On a machine with more cores, `run_split` forks workers that inherit everything
 this process holds (the evaluator, its compiled rules and templates, the lists the tasks
-close over) without copying or pickling any of it, runs a share of the tasks in each,
-and brings their results back pickled, in task order. The results are exactly what
-running the tasks here one after another gives.
+close over) without copying or pickling any of it; every process takes tasks from one
+queue as it becomes free, and the workers' results come back pickled, in task order.
+The results are exactly what running the tasks here one after another gives.
 
 Rules for a task (`bulk_accounts` and `bulk.evaluate_bulk` keep them):
 - it calls neither polars nor Arrow: their thread pools do not survive a fork, and a
@@ -14,7 +14,7 @@ Rules for a task (`bulk_accounts` and `bulk.evaluate_bulk` keep them):
   changes elsewhere (caches) stays in its own process.
 
 A worker that fails in any way (an exception, a signal, a result that does not load) is
-not trusted: its tasks run again here, so an error surfaces exactly as it would in one
+not trusted: the tasks it took run again here, so an error surfaces exactly as it would in one
 process. Forking is used only where `os.fork` is known to be sound (Linux); elsewhere,
 and with `workers=1`, the tasks run here in turn.
 """
@@ -27,7 +27,7 @@ import signal
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, Generic, TypeVar
 
 __all__ = ["Split", "available_workers", "run_split"]
@@ -60,38 +60,38 @@ def run_split(
     tasks: Sequence[Callable[[], T]],
     workers: int,
     done: Callable[[int], None] = lambda k: None,
-    here: float | None = None,
 ) -> list[T]:
     """Each task's result, in order, from `workers` processes (this one included).
 
-    This process runs about the fraction `here` of the tasks (default: an equal share),
-    spread evenly among them; the forked workers share the rest in turn. `done(k)` is
-    called here as task k's result is in (a worker's, when it is back).
+    The tasks wait in one queue, and each process takes the next as it becomes free,
+    so that all finish about together. `done(k)` is called here as task k's result is
+    in (a worker's, when it is back).
     """
-    with Split(tasks, workers, done, here) as split:
+    with Split(tasks, workers, done) as split:
         return split.finish()
 
 
 class Split(Generic[T]):
     """`run_split` in two steps, so that this process can do other work (prepare the
-    next tasks, say) while the workers run theirs: the workers start on entering the
-    `with`, and `finish` runs this process's share and collects theirs. Leaving the
-    `with` early (an exception) stops the workers."""
+    next tasks, say) while the workers start on the queue: they start on entering the
+    `with`, and `finish` takes this process's part of the queue and collects theirs.
+    Leaving the `with` early (an exception) stops the workers."""
 
     def __init__(self, tasks: Sequence[Callable[[], T]], workers: int,
-                 done: Callable[[int], None] = lambda k: None,
-                 here: float | None = None) -> None:
+                 done: Callable[[int], None] = lambda k: None) -> None:
         self.tasks, self.done = tasks, done
         self.workers = min(workers, len(tasks)) if _can_fork() else 1
-        self.mine, self.shares = _shares(
-            len(tasks), self.workers, 1 / self.workers if here is None else here)
-        self.children: list[tuple[int, list[int], IO[bytes]]] = []
+        self.queue: _Queue | None = None
+        self.children: list[tuple[int, IO[bytes]]] = []
 
     def __enter__(self) -> Split[T]:
+        if self.workers <= 1:
+            return self
         try:
-            for share in self.shares:
+            self.queue = _Queue(len(self.tasks))
+            for _ in range(self.workers - 1):
                 file: IO[bytes] = tempfile.TemporaryFile()
-                self.children.append((_fork(self.tasks, share, file), share, file))
+                self.children.append((_fork(self.tasks, self.queue, file), file))
         except BaseException:
             self._stop()
             raise
@@ -102,44 +102,57 @@ class Split(Generic[T]):
 
     def finish(self) -> list[T]:
         tasks, done = self.tasks, self.done
-        results: list[Any] = [None] * len(tasks)
-        for k in self.mine:
-            results[k] = _run(tasks[k], k, done)
+        results: dict[int, Any] = {}
+        for k in self.queue or range(len(tasks)):
+            results[k] = tasks[k]()
+            done(k)
         while self.children:
-            pid, share, file = self.children.pop(0)
-            got = _collect(pid, file, len(share))
-            for i, k in enumerate(share):
-                results[k] = got[i] if got is not None else tasks[k]()
+            pid, file = self.children.pop(0)
+            for k, result in _collect(pid, file):
+                results[k] = result
                 done(k)
-        return results
+        for k in range(len(tasks)):
+            if k not in results:  # a worker failed before or after taking it
+                results[k] = tasks[k]()
+                done(k)
+        return [results[k] for k in range(len(tasks))]
 
     def _stop(self) -> None:
         while self.children:  # only when this process's work failed
-            pid, _, file = self.children.pop()
+            pid, file = self.children.pop()
             _kill(pid)
             file.close()
+        if self.queue is not None:
+            self.queue.close()
 
 
-def _shares(count: int, workers: int, here: float) -> tuple[list[int], list[list[int]]]:
-    """Task numbers for this process (about `here` of them, evenly spread) and for each
-    of the `workers - 1` others (the rest, in turn)."""
-    if workers <= 1:
-        return list(range(count)), []
-    here = min(max(here, 0.0), 1.0)
-    mine = [k for k in range(count) if int((k + 1) * here) > int(k * here)]
-    taken = set(mine)
-    rest = [k for k in range(count) if k not in taken]
-    return mine, [rest[w::workers - 1] for w in range(workers - 1)]
+class _Queue:
+    """Task numbers in a pipe, taken one at a time by whichever process is free: a
+    read of a few bytes from a pipe is atomic, so no two processes take the same one."""
+
+    SIZE = 4
+
+    def __init__(self, count: int) -> None:
+        # A pipe holds 64 KiB: 16,384 task numbers, beyond any round of tasks here.
+        assert count * self.SIZE <= 65_536
+        self.read, write = os.pipe()
+        try:
+            os.write(write, b"".join(k.to_bytes(self.SIZE, "little") for k in range(count)))
+        finally:
+            os.close(write)  # the queue's end: a read finds nothing more
+
+    def __iter__(self) -> Iterator[int]:
+        while len(taken := os.read(self.read, self.SIZE)) == self.SIZE:
+            yield int.from_bytes(taken, "little")
+
+    def close(self) -> None:
+        if self.read >= 0:
+            os.close(self.read)
+            self.read = -1
 
 
-def _run(task: Callable[[], T], k: int, done: Callable[[int], None]) -> T:
-    result = task()
-    done(k)
-    return result
-
-
-def _fork(tasks: Sequence[Callable[[], Any]], share: list[int], out: IO[bytes]) -> int:
-    """Start a worker running `share` of the tasks; it writes their results to `out`."""
+def _fork(tasks: Sequence[Callable[[], Any]], queue: _Queue, out: IO[bytes]) -> int:
+    """Start a worker taking tasks from the queue; it writes (k, result) to `out`."""
     sys.stdout.flush()
     sys.stderr.flush()
     with warnings.catch_warnings():
@@ -152,26 +165,29 @@ def _fork(tasks: Sequence[Callable[[], Any]], share: list[int], out: IO[bytes]) 
     code = 1
     try:  # the child: never returns to the caller's code
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        for k in share:  # each result written as it is made, not all at the end
-            pickle.dump(tasks[k](), out, protocol=pickle.HIGHEST_PROTOCOL)
+        for k in queue:  # each result written as it is made, not all at the end
+            pickle.dump((k, tasks[k]()), out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
         code = 0
-    except BaseException:
+    except BaseException:  # the parent runs the unfinished tasks again, and reports
         code = 1
     finally:
         os._exit(code)
 
 
-def _collect(pid: int, out: IO[bytes], expected: int) -> list[Any] | None:
-    """A worker's results, or None when it failed (its tasks are then run here)."""
+def _collect(pid: int, out: IO[bytes]) -> list[tuple[int, Any]]:
+    """The (k, result) a worker finished; none when it failed (its tasks then run here)."""
+    got: list[tuple[int, Any]] = []
     try:
         _, status = os.waitpid(pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
-            return None
+            return []
+        size = out.seek(0, os.SEEK_END)
         out.seek(0)
-        got = [pickle.load(out) for _ in range(expected)]
+        while out.tell() < size:
+            got.append(pickle.load(out))
     except Exception:
-        return None
+        return []
     finally:
         out.close()
     return got
