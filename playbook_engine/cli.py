@@ -222,6 +222,7 @@ def _evaluation(
     rule: str | None,
     explain: bool,
     stats: BulkStats | None = None,
+    workers: int | None = None,
 ) -> Evaluation:
     engine = _ready_engine(directory)
     stats = stats if stats is not None else BulkStats()
@@ -247,6 +248,7 @@ def _evaluation(
             rule=rule,
             explain=explain,
             stats=stats,
+            workers=workers,
         )
     except FixtureError as exc:
         usage_error(str(exc))
@@ -275,10 +277,15 @@ def dry_run_command(
     stats: bool = typer.Option(
         False, "--stats", help="Print throughput and time per phase on stderr."
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Processes deciding accounts on a large fixture "
+        "(default: $PLAYBOOK_WORKERS, else one per core; 1: this process only)."
+    ),
 ) -> None:
     """Show what every rule would do to each account, delivering nothing."""
     counts = BulkStats()
-    evaluation = _evaluation(directory, fixtures, at, interval, account, None, explain, counts)
+    evaluation = _evaluation(directory, fixtures, at, interval, account, None, explain, counts,
+                             workers)
     # What is alive now lives until the process ends: out of the collector's sight, its
     # full passes while the report is written no longer walk a million objects.
     gc.freeze()

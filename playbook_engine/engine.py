@@ -216,13 +216,16 @@ class Engine:
         explain: bool = False,
         bulk: bool | None = None,
         stats: BulkStats | None = None,
+        workers: int | None = None,
     ) -> Evaluation:
         """Every account of a fixture at `at` (default: the fixture's `now`).
 
         `fixture` is a loaded `Fixture` or its tables (`load_frames`). Without `explain`,
         a fixture of `BULK_THRESHOLD` accounts or more goes through the bulk path
         (`bulk.evaluate_bulk`: the same actions; outcomes only for the rules that could
-        fire); `bulk` forces the choice. `stats`, when given, is filled in.
+        fire); `bulk` forces the choice. `stats`, when given, is filled in. The bulk
+        path decides its candidate accounts on `workers` processes (default:
+        `workers.available_workers()`).
         """
         from .bulk_frames import Frames
         from .bulk_stats import BulkStats
@@ -240,7 +243,7 @@ class Engine:
             frames = fixture if isinstance(fixture, Frames) else frames_from_fixture(
                 fixture, self)
             return evaluate_bulk(self, frames, moment, interval, accounts=accounts, rule=rule,
-                                 stats=stats)
+                                 stats=stats, workers=workers)
         evaluator = self.evaluator(fixture.timezone, interval)
         stats = stats if stats is not None else BulkStats()
         with stats.phase("per-account"):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from test_bulk import RULES, _engine, _many, _write
+from test_bulk import RULES, SCHEMA, _engine, _many, _write
+from typer.testing import CliRunner
 
 from playbook_engine import bulk, workers
 from playbook_engine.bulk import BulkStats, evaluate_bulk
+from playbook_engine.cli import app
 from playbook_engine.workers import Split, available_workers, run_split
 
 pytestmark = pytest.mark.skipif(not workers._can_fork(), reason="forking is used on Linux only")
@@ -130,4 +133,25 @@ def test_the_bulk_pass_decides_the_same_on_several_processes(
     for other in several:
         assert other.outcomes == one.outcomes
         assert other.as_json() == one.as_json()
+    assert _no_children_left()
+
+
+def test_cli_dry_run_on_several_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "_CHUNK", 50)
+    root = tmp_path / "pb"
+    root.mkdir()
+    (root / "schema.playbook").write_text(SCHEMA)
+    (root / "p.playbook").write_text(RULES)
+    path = _write(tmp_path, "big.json", {"now": "2026-03-16T09:00:00+09:00",
+                                         "accounts": _many(700)})
+    outputs = []
+    for count in ("1", "2"):
+        result = CliRunner().invoke(app, ["dry-run", str(root), "--fixtures", str(path),
+                                          "--format", "json", "--workers", count])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] and json.loads(outputs[0])["actions"]
+    refused = CliRunner().invoke(app, ["dry-run", str(root), "--fixtures", str(path),
+                                       "--workers", "0"])
+    assert refused.exit_code == 2 and "--workers" in refused.output
     assert _no_children_left()
