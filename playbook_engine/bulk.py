@@ -227,8 +227,9 @@ def _decide(
                    *(chunks[i:i + step] for i in range(workers, len(chunks), step))]
 
     def prepare(batch: list[list[int]]) -> list[Callable[[], list[RuleOutcome]]]:
-        return [_task(evaluator, source.prepare(part), part, at, by_account, known)
-                for part in batch]
+        return [_task(evaluator, source.prepare(part, [
+                    [evaluator.rules[i].key for i in by_account[row]] for row in part]),
+                      part, at, by_account, known) for part in batch]
 
     outcomes: list[RuleOutcome] = []
     tasks = prepare(batches[0]) if batches else []

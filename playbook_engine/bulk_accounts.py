@@ -20,7 +20,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -74,8 +74,15 @@ class ColumnSource:
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
         return self.prepare(indices)()
 
-    def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]:
-        """Read what the accounts at `indices` need; the builder makes them, in order."""
+    def prepare(self, indices: Sequence[int],
+                rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                ) -> Callable[[], list[facts.Account]]:
+        """Read what the accounts at `indices` need; the builder makes them, in order.
+
+        `rules`, when given, holds for each account the (playbook, rule) whose earlier
+        firings are wanted: its `fired` holds those only (the bulk path decides a few
+        rules of each account, and a rule's firing semantics read its own firings).
+        """
         chosen = list(indices)
         if not chosen:
             return list
@@ -91,7 +98,8 @@ class ColumnSource:
             for name, table in frames.history.items()]
         ids, names = acc.get_column("id").to_list(), acc.get_column("name").to_list()
         tags = acc.get_column(TAGS).to_list()
-        contacts, events, fired = self._contacts(wanted), self._events(wanted), self._fired(wanted)
+        contacts, events = self._contacts(wanted), self._events(wanted)
+        fired = self._fired(wanted, rules)
         as_of = frames.as_of
 
         def build() -> list[facts.Account]:
@@ -147,8 +155,11 @@ class ColumnSource:
         columns = [rows.get_column(c).to_list() for c in ("name", "email", "role")]
         return lambda: _per_account(_objects(facts.Contact, *columns), bounds)
 
-    def _fired(self, wanted: pl.Series) -> Build:
+    def _fired(self, wanted: pl.Series,
+               rules: Sequence[Collection[tuple[str, str]]] | None) -> Build:
         rows, bounds = _gathered(self.frames.fired, wanted)
+        if rows is not None and rules is not None:
+            rows, bounds = _only_rules(rows, wanted, rules)
         if rows is None:
             return _constant([()] * wanted.len())
         playbooks, rules = rows.get_column("playbook").to_list(), rows.get_column("rule").to_list()
@@ -224,6 +235,33 @@ def _gathered(table: pl.DataFrame, wanted: pl.Series) -> tuple[pl.DataFrame | No
     positions = pl.select(pl.int_ranges(starts, ends, dtype=pl.Int64)).to_series().explode(
         empty_as_null=False)
     return table[positions], bounds
+
+
+def _bounds(keys: pl.Series, wanted: pl.Series) -> list[int]:
+    starts = keys.search_sorted(wanted, side="left")
+    ends = keys.search_sorted(wanted, side="right")
+    return [0, *(ends - starts).cum_sum().to_list()]
+
+
+def _only_rules(rows: pl.DataFrame, wanted: pl.Series,
+                rules: Sequence[Collection[tuple[str, str]]],
+                ) -> tuple[pl.DataFrame | None, list[int]]:
+    """The firings among `rows` (sorted by account, as gathered for `wanted`) of each
+    account's own rules, and where each account's start."""
+    pairs = [(row, playbook, rule) for row, keys in zip(wanted.to_list(), rules, strict=True)
+             for playbook, rule in keys]
+    if not pairs:
+        return None, []
+    table = pl.DataFrame(pairs, schema={IDX: pl.UInt32, "playbook": pl.String,
+                                        "rule": pl.String}, orient="row")
+    # Names as stored (categories); one that is not among an Enum's values becomes null
+    # and matches nothing, as it has no firing.
+    table = table.with_columns(pl.col(c).cast(rows.schema[c], strict=False)
+                               for c in ("playbook", "rule"))
+    kept = rows.join(table, on=[IDX, "playbook", "rule"], how="semi", maintain_order="left")
+    if kept.height == 0:
+        return None, []
+    return kept, _bounds(kept.get_column(IDX), wanted)
 
 
 def _per_account(items: list[Any], bounds: list[int]) -> list[tuple[Any, ...]]:

@@ -28,7 +28,7 @@ made from a loaded `Fixture`, from the columns otherwise).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -84,11 +84,15 @@ class AccountSource(Protocol):
 
     `prepare` does all its table reading at once and returns a builder that reads no
     table (and calls neither polars nor Arrow): the builder may run in a forked worker
-    (`workers.run_split`). `accounts(rows)` is `prepare(rows)()`."""
+    (`workers.run_split`). `accounts(rows)` is `prepare(rows)()`. With `rules`, the
+    accounts' `fired` may hold only the firings of the (playbook, rule) given for each:
+    enough for deciding those rules."""
 
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]: ...
 
-    def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]: ...
+    def prepare(self, indices: Sequence[int],
+                rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                ) -> Callable[[], list[facts.Account]]: ...
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,10 @@ class ListSource:
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
         return [self.items[i] for i in indices]
 
-    def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]:
-        chosen = self.accounts(indices)
+    def prepare(self, indices: Sequence[int],
+                rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                ) -> Callable[[], list[facts.Account]]:
+        chosen = self.accounts(indices)  # every firing: more than `rules` asks for
         return lambda: chosen
 
 
@@ -489,8 +495,10 @@ def select_rows(frames: Frames, indices: Iterable[int]) -> Frames:
         def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
             return base.accounts([picks[i] for i in indices])
 
-        def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]:
-            return base.prepare([picks[i] for i in indices])
+        def prepare(self, indices: Sequence[int],
+                    rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                    ) -> Callable[[], list[facts.Account]]:
+            return base.prepare([picks[i] for i in indices], rules)
 
     return Frames(
         path=frames.path,

@@ -37,7 +37,7 @@ import io
 import mmap
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -746,7 +746,9 @@ class _Empty:
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]:
         raise AssertionError("no source yet")
 
-    def prepare(self, indices: Sequence[int]) -> Callable[[], list[facts.Account]]:
+    def prepare(self, indices: Sequence[int],
+                rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                ) -> Callable[[], list[facts.Account]]:
         raise AssertionError("no source yet")
 
 
