@@ -80,9 +80,9 @@ __all__ = [
 
 DAY = timedelta(days=1)
 # Accounts built and decided per task of the per-account pass (and step of its progress
-# bar); with several workers, chunks prepared at a time per worker.
+# bar); with several workers, how much larger each round of tasks is than the one before.
 _CHUNK = 2_000
-_ROUND = 8
+_GROWTH = 4
 
 
 class BulkEvaluation(Evaluation):
@@ -213,18 +213,16 @@ def _decide(
     """The outcomes of every candidate account's candidate rules, in account order.
 
     A chunk of accounts is one task: its tables are read here (`prepare`), then its
-    accounts are built and decided, on this process or a forked worker (`run_split`).
-    With several workers, `_ROUND` chunks per worker are prepared at a time, which
-    bounds what is held at once.
+    accounts are built and decided, on this process or a forked worker (`workers`).
+    With several workers, tasks go in rounds (`_rounds`), each prepared while the one
+    before runs.
     """
     chunks = [rows[start:start + _CHUNK] for start in range(0, len(rows), _CHUNK)]
     workers = workers if len(chunks) > 1 else 1
     if workers == 1:
         batches = [[part] for part in chunks]
-    else:  # a small first round, so that the workers start soon
-        step = workers * _ROUND
-        batches = [chunks[:workers],
-                   *(chunks[i:i + step] for i in range(workers, len(chunks), step))]
+    else:
+        batches = _rounds(chunks, workers)
 
     def prepare(batch: list[list[int]]) -> list[Callable[[], list[RuleOutcome]]]:
         return [_task(evaluator, source.prepare(part, [
@@ -241,6 +239,20 @@ def _decide(
             for result in split.finish():
                 outcomes.extend(result)
     return outcomes
+
+
+def _rounds(chunks: list[list[int]], workers: int) -> list[list[list[int]]]:
+    """Chunks in rounds that grow `_GROWTH` times: a small first one, so that the workers
+    start soon; then larger ones, each prepared while the one before runs. Every round
+    forks its workers anew, and a fork costs both sides copies of the memory pages they
+    then write to, so fewer rounds are cheaper."""
+    rounds: list[list[list[int]]] = []
+    size, start = workers, 0
+    while start < len(chunks):
+        rounds.append(chunks[start:start + size])
+        start += size
+        size *= _GROWTH
+    return rounds
 
 
 def _advancing(advance: Callable[[int], None], batch: list[list[int]]) -> Callable[[int], None]:

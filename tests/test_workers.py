@@ -121,7 +121,7 @@ def test_the_bulk_pass_decides_the_same_on_several_processes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     # Small chunks, so that 600 accounts make many tasks over several rounds.
     monkeypatch.setattr(bulk, "_CHUNK", 7)
-    monkeypatch.setattr(bulk, "_ROUND", 2)
+    monkeypatch.setattr(bulk, "_GROWTH", 2)
     engine = _engine(RULES)
     frames = engine.load_frames(_write(tmp_path, name, {"now": "2026-03-16T09:00:00+09:00",
                                                         "accounts": _many(600)}))
