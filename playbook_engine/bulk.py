@@ -33,6 +33,7 @@ most accounts fire, rendering their actions does.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ from .bulk_frames import (
     IDX,
     AccountSource,
     Frames,
+    Reads,
     frames_from_accounts,
     micros,
     select_rows,
@@ -224,9 +226,10 @@ def _decide(
     else:
         batches = _rounds(chunks, workers)
 
+    reads = _Reads(evaluator)
+
     def prepare(batch: list[list[int]]) -> list[Callable[[], list[RuleOutcome]]]:
-        return [_task(evaluator, source.prepare(part, [
-                    [evaluator.rules[i].key for i in by_account[row]] for row in part]),
+        return [_task(evaluator, source.prepare(part, [reads(by_account[row]) for row in part]),
                       part, at, by_account, known) for part in batch]
 
     outcomes: list[RuleOutcome] = []
@@ -239,6 +242,54 @@ def _decide(
             for result in split.finish():
                 outcomes.extend(result)
     return outcomes
+
+
+class _Reads:
+    """What deciding some rules reads of an account beyond its fields (`Reads`): their
+    own earlier firings (the firing semantics of a rule look at its own only) and the
+    events of the types their conditions, segments and metrics name (events are only
+    ever looked up by type; templates read the account's fields and the triggering
+    event only)."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.program = evaluator.program
+        self.rules = evaluator.rules
+        self.kept: dict[tuple[int, ...], Reads] = {}
+
+    def __call__(self, indices: list[int]) -> Reads:
+        key = tuple(indices)
+        found = self.kept.get(key)
+        if found is None:
+            chosen = [self.rules[i] for i in indices]
+            found = self.kept[key] = Reads(
+                frozenset(cr.key for cr in chosen),
+                frozenset().union(*(self._events(cr) for cr in chosen)))
+        return found
+
+    def _events(self, cr: CompiledRule) -> set[str]:
+        found = {cr.event} if cr.event is not None else set()
+        seen: set[str] = set()
+        stack: list[object] = [cr.rule, cr.playbook.applies_to]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, tuple):
+                stack.extend(node)
+                continue
+            if not dataclasses.is_dataclass(node):
+                continue
+            if isinstance(node, (n.Count, n.Aggregate, n.Last, n.DaysSinceLast)):
+                found.add(node.event.text)
+            elif isinstance(node, n.Name):
+                head = node.parts[1] if node.parts[0] == "account" and len(node.parts) > 1 \
+                    else node.parts[0]
+                if head not in seen:  # a segment or metric: what its definition reads
+                    seen.add(head)
+                    if head in self.program.segments:
+                        stack.append(self.program.segments[head].condition)
+                    if head in self.program.metrics:
+                        stack.append(self.program.metrics[head].value)
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+        return found
 
 
 def _rounds(chunks: list[list[int]], workers: int) -> list[list[list[int]]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from . import facts
-from .bulk_frames import EPOCH, IDX, TAGS, history_key_column, micros, user_columns, zone_is_fixed
+from .bulk_frames import (
+    EPOCH,
+    IDX,
+    TAGS,
+    Reads,
+    history_key_column,
+    micros,
+    user_columns,
+    zone_is_fixed,
+)
 from .memory import collector_paused
 
 if TYPE_CHECKING:
@@ -75,13 +84,13 @@ class ColumnSource:
         return self.prepare(indices)()
 
     def prepare(self, indices: Sequence[int],
-                rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                reads: Sequence[Reads] | None = None,
                 ) -> Callable[[], list[facts.Account]]:
         """Read what the accounts at `indices` need; the builder makes them, in order.
 
-        `rules`, when given, holds for each account the (playbook, rule) whose earlier
-        firings are wanted: its `fired` holds those only (the bulk path decides a few
-        rules of each account, and a rule's firing semantics read its own firings).
+        `reads`, when given, holds for each account what deciding its rules reads: its
+        `fired` and `events` hold those firings and events only (the bulk path decides a
+        rule or two of each account, and most of its events and firings are about others).
         """
         chosen = list(indices)
         if not chosen:
@@ -98,8 +107,10 @@ class ColumnSource:
             for name, table in frames.history.items()]
         ids, names = acc.get_column("id").to_list(), acc.get_column("name").to_list()
         tags = acc.get_column(TAGS).to_list()
-        contacts, events = self._contacts(wanted), self._events(wanted)
-        fired = self._fired(wanted, rules)
+        contacts = self._contacts(wanted)
+        events = self._events(wanted, None if reads is None else [
+            [(event,) for event in r.events] for r in reads])
+        fired = self._fired(wanted, None if reads is None else [list(r.rules) for r in reads])
         as_of = frames.as_of
 
         def build() -> list[facts.Account]:
@@ -113,8 +124,10 @@ class ColumnSource:
 
         return build
 
-    def _events(self, wanted: pl.Series) -> Build:
+    def _events(self, wanted: pl.Series, types: Sequence[list[tuple[str]]] | None) -> Build:
         rows, bounds = _gathered(self.frames.events, wanted)
+        if rows is not None and types is not None:
+            rows, bounds = _only(rows, wanted, ("type",), types)
         if rows is None:
             return _constant([()] * wanted.len())
         # A type at a time, its own fields only: most of an event's columns are empty.
@@ -155,11 +168,10 @@ class ColumnSource:
         columns = [rows.get_column(c).to_list() for c in ("name", "email", "role")]
         return lambda: _per_account(_objects(facts.Contact, *columns), bounds)
 
-    def _fired(self, wanted: pl.Series,
-               rules: Sequence[Collection[tuple[str, str]]] | None) -> Build:
+    def _fired(self, wanted: pl.Series, rules: Sequence[list[tuple[str, str]]] | None) -> Build:
         rows, bounds = _gathered(self.frames.fired, wanted)
         if rows is not None and rules is not None:
-            rows, bounds = _only_rules(rows, wanted, rules)
+            rows, bounds = _only(rows, wanted, ("playbook", "rule"), rules)
         if rows is None:
             return _constant([()] * wanted.len())
         playbooks, rules = rows.get_column("playbook").to_list(), rows.get_column("rule").to_list()
@@ -243,22 +255,19 @@ def _bounds(keys: pl.Series, wanted: pl.Series) -> list[int]:
     return [0, *(ends - starts).cum_sum().to_list()]
 
 
-def _only_rules(rows: pl.DataFrame, wanted: pl.Series,
-                rules: Sequence[Collection[tuple[str, str]]],
-                ) -> tuple[pl.DataFrame | None, list[int]]:
-    """The firings among `rows` (sorted by account, as gathered for `wanted`) of each
-    account's own rules, and where each account's start."""
-    pairs = [(row, playbook, rule) for row, keys in zip(wanted.to_list(), rules, strict=True)
-             for playbook, rule in keys]
+def _only(rows: pl.DataFrame, wanted: pl.Series, columns: tuple[str, ...],
+          keys: Sequence[Sequence[tuple[str, ...]]]) -> tuple[pl.DataFrame | None, list[int]]:
+    """The rows (sorted by account, as gathered for `wanted`) whose `columns` hold one of
+    their account's `keys`, and where each account's start."""
+    pairs = [(row, *key) for row, own in zip(wanted.to_list(), keys, strict=True) for key in own]
     if not pairs:
         return None, []
-    table = pl.DataFrame(pairs, schema={IDX: pl.UInt32, "playbook": pl.String,
-                                        "rule": pl.String}, orient="row")
-    # Names as stored (categories); one that is not among an Enum's values becomes null
-    # and matches nothing, as it has no firing.
-    table = table.with_columns(pl.col(c).cast(rows.schema[c], strict=False)
-                               for c in ("playbook", "rule"))
-    kept = rows.join(table, on=[IDX, "playbook", "rule"], how="semi", maintain_order="left")
+    table = pl.DataFrame(pairs, schema={IDX: pl.UInt32, **dict.fromkeys(columns, pl.String)},
+                         orient="row")
+    # Names as stored (categories, enums); one that is not among an Enum's values becomes
+    # null and matches nothing, as nothing of that name is there.
+    table = table.with_columns(pl.col(c).cast(rows.schema[c], strict=False) for c in columns)
+    kept = rows.join(table, on=[IDX, *columns], how="semi", maintain_order="left")
     if kept.height == 0:
         return None, []
     return kept, _bounds(kept.get_column(IDX), wanted)

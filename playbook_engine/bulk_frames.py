@@ -28,7 +28,7 @@ made from a loaded `Fixture`, from the columns otherwise).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -79,19 +79,28 @@ def kind_of_schema(kind: str) -> str:
     return {"enum": "text", "yes/no": "bool"}.get(kind, kind)
 
 
+@dataclass(frozen=True)
+class Reads:
+    """What deciding some rules of an account reads of it beyond its fields and
+    contacts: the earlier firings of these (playbook, rule), the events of these types."""
+
+    rules: frozenset[tuple[str, str]]
+    events: frozenset[str]
+
+
 class AccountSource(Protocol):
     """Builds `facts.Account` objects for chosen rows (by `__idx`), on demand.
 
     `prepare` does all its table reading at once and returns a builder that reads no
     table (and calls neither polars nor Arrow): the builder may run in a forked worker
-    (`workers.run_split`). `accounts(rows)` is `prepare(rows)()`. With `rules`, the
-    accounts' `fired` may hold only the firings of the (playbook, rule) given for each:
-    enough for deciding those rules."""
+    (`workers.run_split`). `accounts(rows)` is `prepare(rows)()`. With `reads`, one
+    for each account, its `fired` and `events` may hold only what that `Reads` names:
+    enough for deciding the rules it was made for."""
 
     def accounts(self, indices: Sequence[int]) -> list[facts.Account]: ...
 
     def prepare(self, indices: Sequence[int],
-                rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                reads: Sequence[Reads] | None = None,
                 ) -> Callable[[], list[facts.Account]]: ...
 
 
@@ -105,9 +114,9 @@ class ListSource:
         return [self.items[i] for i in indices]
 
     def prepare(self, indices: Sequence[int],
-                rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                reads: Sequence[Reads] | None = None,
                 ) -> Callable[[], list[facts.Account]]:
-        chosen = self.accounts(indices)  # every firing: more than `rules` asks for
+        chosen = self.accounts(indices)  # everything: more than `reads` asks for
         return lambda: chosen
 
 
@@ -496,9 +505,9 @@ def select_rows(frames: Frames, indices: Iterable[int]) -> Frames:
             return base.accounts([picks[i] for i in indices])
 
         def prepare(self, indices: Sequence[int],
-                    rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                    reads: Sequence[Reads] | None = None,
                     ) -> Callable[[], list[facts.Account]]:
-            return base.prepare([picks[i] for i in indices], rules)
+            return base.prepare([picks[i] for i in indices], reads)
 
     return Frames(
         path=frames.path,

@@ -37,7 +37,7 @@ import io
 import mmap
 import os
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -56,6 +56,7 @@ from .bulk_frames import (
     IDX,
     TAGS,
     Frames,
+    Reads,
     event_layout,
     frames_from_accounts,
     history_key_column,
@@ -747,7 +748,7 @@ class _Empty:
         raise AssertionError("no source yet")
 
     def prepare(self, indices: Sequence[int],
-                rules: Sequence[Collection[tuple[str, str]]] | None = None,
+                reads: Sequence[Reads] | None = None,
                 ) -> Callable[[], list[facts.Account]]:
         raise AssertionError("no source yet")
 
