@@ -125,9 +125,8 @@ class ColumnSource:
         return build
 
     def _events(self, wanted: pl.Series, types: Sequence[list[tuple[str]]] | None) -> Build:
-        rows, bounds = _gathered(self.frames.events, wanted)
-        if rows is not None and types is not None:
-            rows, bounds = _only(rows, wanted, ("type",), types)
+        rows, bounds = _gathered(self.frames.events, wanted,
+                                 None if types is None else (("type",), types))
         if rows is None:
             return _constant([()] * wanted.len())
         # A type at a time, its own fields only: most of an event's columns are empty.
@@ -169,9 +168,8 @@ class ColumnSource:
         return lambda: _per_account(_objects(facts.Contact, *columns), bounds)
 
     def _fired(self, wanted: pl.Series, rules: Sequence[list[tuple[str, str]]] | None) -> Build:
-        rows, bounds = _gathered(self.frames.fired, wanted)
-        if rows is not None and rules is not None:
-            rows, bounds = _only(rows, wanted, ("playbook", "rule"), rules)
+        rows, bounds = _gathered(self.frames.fired, wanted,
+                                 None if rules is None else (("playbook", "rule"), rules))
         if rows is None:
             return _constant([()] * wanted.len())
         playbooks, rules = rows.get_column("playbook").to_list(), rows.get_column("rule").to_list()
@@ -233,19 +231,33 @@ def _fill(mappings: list[dict[str, Any]], key: str, values: list[Any],
                           itertools.repeat(key), itertools.compress(values, where)), maxlen=0)
 
 
-def _gathered(table: pl.DataFrame, wanted: pl.Series) -> tuple[pl.DataFrame | None, list[int]]:
+Only = tuple[tuple[str, ...], Sequence[Sequence[tuple[str, ...]]]]
+
+
+def _gathered(table: pl.DataFrame, wanted: pl.Series, only: Only | None = None,
+              ) -> tuple[pl.DataFrame | None, list[int]]:
     """The rows of a table sorted by `__idx` for the wanted accounts, in their order, and
-    where each account's rows start (one more: where the last one's end)."""
+    where each account's rows start (one more: where the last one's end).
+
+    `only` = (columns, keys): the rows whose `columns` hold one of their account's keys
+    (keys[k] for wanted[k]) only. They are picked on those columns alone, and only the
+    rows kept are gathered whole."""
     if table.height == 0:
         return None, []
-    keys = table.get_column(IDX)
-    starts = keys.search_sorted(wanted, side="left")
-    ends = keys.search_sorted(wanted, side="right")
-    bounds = [0, *(ends - starts).cum_sum().to_list()]
+    bounds = _bounds(table.get_column(IDX), wanted)
     if bounds[-1] == 0:
         return None, []
+    starts = table.get_column(IDX).search_sorted(wanted, side="left")
+    ends = table.get_column(IDX).search_sorted(wanted, side="right")
     positions = pl.select(pl.int_ranges(starts, ends, dtype=pl.Int64)).to_series().explode(
         empty_as_null=False)
+    if only is not None:
+        columns, keys = only
+        narrow = table.select(IDX, *columns)[positions].with_columns(positions.alias("__pos"))
+        kept = _matching(narrow, wanted, columns, keys)
+        if kept is None:
+            return None, []
+        positions, bounds = kept.get_column("__pos"), _bounds(kept.get_column(IDX), wanted)
     return table[positions], bounds
 
 
@@ -255,22 +267,19 @@ def _bounds(keys: pl.Series, wanted: pl.Series) -> list[int]:
     return [0, *(ends - starts).cum_sum().to_list()]
 
 
-def _only(rows: pl.DataFrame, wanted: pl.Series, columns: tuple[str, ...],
-          keys: Sequence[Sequence[tuple[str, ...]]]) -> tuple[pl.DataFrame | None, list[int]]:
-    """The rows (sorted by account, as gathered for `wanted`) whose `columns` hold one of
-    their account's `keys`, and where each account's start."""
+def _matching(rows: pl.DataFrame, wanted: pl.Series, columns: tuple[str, ...],
+              keys: Sequence[Sequence[tuple[str, ...]]]) -> pl.DataFrame | None:
+    """The rows whose `columns` hold one of their account's `keys` (None: none do)."""
     pairs = [(row, *key) for row, own in zip(wanted.to_list(), keys, strict=True) for key in own]
     if not pairs:
-        return None, []
+        return None
     table = pl.DataFrame(pairs, schema={IDX: pl.UInt32, **dict.fromkeys(columns, pl.String)},
                          orient="row")
     # Names as stored (categories, enums); one that is not among an Enum's values becomes
     # null and matches nothing, as nothing of that name is there.
     table = table.with_columns(pl.col(c).cast(rows.schema[c], strict=False) for c in columns)
     kept = rows.join(table, on=[IDX, *columns], how="semi", maintain_order="left")
-    if kept.height == 0:
-        return None, []
-    return kept, _bounds(kept.get_column(IDX), wanted)
+    return kept if kept.height else None
 
 
 def _per_account(items: list[Any], bounds: list[int]) -> list[tuple[Any, ...]]:
