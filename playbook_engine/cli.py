@@ -36,9 +36,10 @@ from .bulk_stats import BulkStats
 from .decisions import Evaluation
 from .dryrun import print_explanation, print_table, to_json
 from .engine import Engine
-from .errors import Diagnostic, FixtureError, PlaybookError, did_you_mean
+from .errors import ConfigError, Diagnostic, FixtureError, PlaybookError, did_you_mean
 from .fixtures import Fixture
 from .settings import Settings
+from .workers import available_workers
 
 if TYPE_CHECKING:
     from .bulk_frames import Frames
@@ -283,6 +284,11 @@ def dry_run_command(
     ),
 ) -> None:
     """Show what every rule would do to each account, delivering nothing."""
+    if workers is None:
+        try:
+            workers = available_workers()
+        except ConfigError as exc:
+            usage_error(str(exc))
     counts = BulkStats()
     evaluation = _evaluation(directory, fixtures, at, interval, account, None, explain, counts,
                              workers)

@@ -30,6 +30,8 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, Generic, TypeVar
 
+from .errors import ConfigError
+
 __all__ = ["Split", "available_workers", "run_split"]
 
 T = TypeVar("T")
@@ -40,16 +42,20 @@ WORKERS_ENV = "PLAYBOOK_WORKERS"
 
 def available_workers() -> int:
     """How many processes the per-account pass may use: `PLAYBOOK_WORKERS` if set, else
-    the cores this process may run on; 1 where forking is not used."""
-    if not _can_fork():
-        return 1
+    the cores this process may run on; 1 where forking is not used.
+
+    Raises `ConfigError` when `PLAYBOOK_WORKERS` is not a whole number of at least 1.
+    """
     raw = os.environ.get(WORKERS_ENV, "").strip()
     if raw:
-        try:
-            return max(1, int(raw))
-        except ValueError:
-            return 1
-    return max(1, len(os.sched_getaffinity(0)))
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError(
+                f"{WORKERS_ENV}={raw!r}: give a whole number of processes, 1 or more "
+                f"(1 decides every account in this process)")
+        count = int(raw)
+    else:
+        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return count if _can_fork() else 1
 
 
 def _can_fork() -> bool:

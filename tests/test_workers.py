@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from playbook_engine import bulk, workers
 from playbook_engine.bulk import BulkStats, evaluate_bulk
 from playbook_engine.cli import app
+from playbook_engine.errors import ConfigError
 from playbook_engine.workers import Split, available_workers, run_split
 
 pytestmark = pytest.mark.skipif(not workers._can_fork(), reason="forking is used on Linux only")
@@ -108,10 +109,10 @@ def test_this_process_failing_stops_the_workers() -> None:
 def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAYBOOK_WORKERS", "3")
     assert available_workers() == 3
-    monkeypatch.setenv("PLAYBOOK_WORKERS", "0")
-    assert available_workers() == 1
-    monkeypatch.setenv("PLAYBOOK_WORKERS", "many")
-    assert available_workers() == 1
+    for bad in ("0", "many", "-2", "1.5"):
+        monkeypatch.setenv("PLAYBOOK_WORKERS", bad)
+        with pytest.raises(ConfigError, match=r"PLAYBOOK_WORKERS=.*whole number"):
+            available_workers()
     monkeypatch.delenv("PLAYBOOK_WORKERS")
     assert available_workers() == len(os.sched_getaffinity(0))
 
@@ -154,4 +155,8 @@ def test_cli_dry_run_on_several_processes(tmp_path: Path, monkeypatch: pytest.Mo
     refused = CliRunner().invoke(app, ["dry-run", str(root), "--fixtures", str(path),
                                        "--workers", "0"])
     assert refused.exit_code == 2 and "--workers" in refused.output
+    monkeypatch.setenv("PLAYBOOK_WORKERS", "lots")
+    refused = CliRunner().invoke(app, ["dry-run", str(root), "--fixtures", str(path)])
+    assert refused.exit_code == 2 and "PLAYBOOK_WORKERS='lots'" in refused.output
+    assert "Traceback" not in refused.output
     assert _no_children_left()
