@@ -144,11 +144,27 @@ class _Call:
 
     # The firings known so far: the account's, then each rule's as it fires.
     run: list[Firing]
+    # The moments of `run` by (playbook, rule), in run order, built when first read:
+    # a rule looks at its own firings only, and an account has many of other rules.
+    by_rule: dict[tuple[str, str], list[datetime]] | None = None
     # Values of conditions and aggregates at moments, for frames without an event
     # (`Frame.cache`): the same account at the same moment gives the same value.
     cache: dict[Any, Any] = field(default_factory=dict)
     # Template variables by moment and event (`templates.Scope`).
     scopes: dict[tuple[Any, ...], Scope] = field(default_factory=dict)
+
+    def fired(self, key: tuple[str, str]) -> list[datetime]:
+        """The moments the rule `key` fired at so far, in run order."""
+        if self.by_rule is None:
+            self.by_rule = {}
+            for f in self.run:
+                self.by_rule.setdefault((f.playbook, f.rule), []).append(f.at)
+        return self.by_rule.get(key, [])
+
+    def fire(self, firing: Firing) -> None:
+        self.run.append(firing)
+        if self.by_rule is not None:
+            self.by_rule.setdefault((firing.playbook, firing.rule), []).append(firing.at)
 
 
 class Evaluator:
@@ -257,7 +273,7 @@ class Evaluator:
         else:
             condition = cr.when(frame) if cr.when is not None else None
         notes: list[str] = []
-        reason = self._blocked(cr, frame, condition, call.run, notes, rearmed)
+        reason = self._blocked(cr, frame, condition, call, notes, rearmed)
         return self._outcome(cr, frame, condition, reason, call, notes, None)
 
     def _blocked(
@@ -265,7 +281,7 @@ class Evaluator:
         cr: CompiledRule,
         frame: Frame,
         condition: Any,
-        run: list[Firing],
+        call: _Call,
         notes: list[str],
         rearmed: bool = False,
     ) -> str | None:
@@ -282,8 +298,7 @@ class Evaluator:
             return "the condition is unknown (some value it needs is missing)"
         if condition is False:
             return "the condition is false"
-        key = cr.key
-        earlier = sorted(f.at for f in run if (f.playbook, f.rule) == key and f.at <= at)
+        earlier = sorted(moment for moment in call.fired(cr.key) if moment <= at)
         rule = cr.rule
         if earlier and rule.once_per_account:
             return f"once per account: it already fired on {format_moment(earlier[-1])}"
@@ -343,7 +358,7 @@ class Evaluator:
             )
             condition: Any = cr.where(frame) if cr.where is not None else True
             notes: list[str] = []
-            why = self._blocked(cr, frame, condition, call.run, notes)
+            why = self._blocked(cr, frame, condition, call, notes)
             outcomes.append(self._outcome(cr, frame, condition, why, call, notes, event))
         return outcomes
 
@@ -363,7 +378,7 @@ class Evaluator:
         recipients: list[str] = []
         errors: list[str] = []
         if reason is None:
-            call.run.append(Firing(cr.key[0], cr.key[1], frame.at))
+            call.fire(Firing(cr.key[0], cr.key[1], frame.at))
             actions, recipients, errors = self._actions(cr, frame, notes, call)
             reason = "fired" + (f" ({'; '.join(notes)})" if notes else "")
             if errors:
