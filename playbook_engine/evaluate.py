@@ -144,9 +144,6 @@ class _Call:
 
     # The firings known so far: the account's, then each rule's as it fires.
     run: list[Firing]
-    # The moments of `run` by (playbook, rule), in run order, built when first read:
-    # a rule looks at its own firings only, and an account has many of other rules.
-    by_rule: dict[tuple[str, str], list[datetime]] | None = None
     # Values of conditions and aggregates at moments, for frames without an event
     # (`Frame.cache`): the same account at the same moment gives the same value.
     cache: dict[Any, Any] = field(default_factory=dict)
@@ -154,17 +151,11 @@ class _Call:
     scopes: dict[tuple[Any, ...], Scope] = field(default_factory=dict)
 
     def fired(self, key: tuple[str, str]) -> list[datetime]:
-        """The moments the rule `key` fired at so far, in run order."""
-        if self.by_rule is None:
-            self.by_rule = {}
-            for f in self.run:
-                self.by_rule.setdefault((f.playbook, f.rule), []).append(f.at)
-        return self.by_rule.get(key, [])
-
-    def fire(self, firing: Firing) -> None:
-        self.run.append(firing)
-        if self.by_rule is not None:
-            self.by_rule.setdefault((firing.playbook, firing.rule), []).append(firing.at)
+        """The moments the rule `key` (playbook, rule) fired at so far, in run order."""
+        playbook, rule = key
+        # Two text comparisons per firing, not a tuple built for each: an account has
+        # many firings, and the bulk path decides one or two rules for it.
+        return [f.at for f in self.run if f.rule == rule and f.playbook == playbook]
 
 
 class Evaluator:
@@ -378,7 +369,7 @@ class Evaluator:
         recipients: list[str] = []
         errors: list[str] = []
         if reason is None:
-            call.fire(Firing(cr.key[0], cr.key[1], frame.at))
+            call.run.append(Firing(cr.key[0], cr.key[1], frame.at))
             actions, recipients, errors = self._actions(cr, frame, notes, call)
             reason = "fired" + (f" ({'; '.join(notes)})" if notes else "")
             if errors:
