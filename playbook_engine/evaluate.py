@@ -31,6 +31,7 @@ from .decisions import (
     TagAction,
     TaskAction,
     WebhookAction,
+    trusted,
 )
 from .errors import TemplateError
 from .explain import Explainer
@@ -379,7 +380,7 @@ class Evaluator:
             if frame.trace is not None
             else []
         )
-        return RuleOutcome(
+        values = dict(
             account=frame.account.id,
             playbook=cr.key[0],
             rule=cr.key[1],
@@ -393,6 +394,11 @@ class Evaluator:
             explanation=explanation,
             errors=errors,
         )
+        # Each value is of its field's type, as validating would leave it (texts, lists of
+        # texts, actions validated when built), unless the condition is not a yes/no.
+        if condition is None or type(condition) is bool:
+            return trusted(RuleOutcome, **values)
+        return RuleOutcome(**values)
 
     def _actions(
         self, cr: CompiledRule, frame: Frame, notes: list[str], call: _Call
