@@ -320,12 +320,12 @@ class Evaluator:
     def _rearmed(self, cr: CompiledRule, frame: Frame, last: datetime) -> bool:
         """Was the rule's own condition false at an evaluation strictly after `last`?"""
         assert cr.when is not None
-        step = frame.interval
-        moment = shift(frame.at, -step)
+        back = -frame.interval  # one object: `shift` keeps its sums by delta
+        moment = shift(frame.at, back)
         while moment > last:
             if cr.when(frame.shifted(moment)) is False:
                 return True
-            moment = shift(moment, -step)
+            moment = shift(moment, back)
         return False
 
     # -- event rules
