@@ -334,10 +334,9 @@ class Evaluator:
         self, cr: CompiledRule, account: Account, at: datetime, call: _Call, explain: bool
     ) -> list[RuleOutcome]:
         since = shift(at, -self.settings.interval)
-        events = sorted(
-            (e for e in account.events if e.type == cr.event and since < e.at <= at),
-            key=event_order,
-        )
+        wanted = cr.event
+        events = [e for e in account.events if e.type == wanted and since < e.at <= at]
+        events.sort(key=event_order)
         if not events:
             frame = Frame(account, at, self.settings.interval, None, None, call.cache)
             reason = f"no '{cr.event}' event since the previous evaluation"
