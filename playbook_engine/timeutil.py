@@ -171,7 +171,9 @@ def shift(moment: datetime, delta: timedelta) -> datetime:
     if type(moment) is not datetime:
         return _shift_in_zone(moment, zone, delta)  # a subclass: the result keeps its type
     # The zone and fold are part of the key: equal instants may be written differently.
-    key = (moment, zone, moment.fold, delta)
+    # The zone by identity, as the result must be in this very zone object (the moment in
+    # the key keeps it alive, so its id is not reused while the entry is kept).
+    key = (moment, id(zone), moment.fold, delta)
     found = _SHIFTED.get(key)
     if found is None:
         if len(_SHIFTED) >= _SHIFTED_KEPT:
@@ -190,7 +192,7 @@ def _shift_in_zone(moment: datetime, zone: tzinfo, delta: timedelta) -> datetime
 # Evaluations step through the same moments for every account (the evaluation, one
 # interval before it, ...); a look-up costs a fifth of converting to UTC and back.
 # Bounded: cleared when full.
-_SHIFTED: dict[tuple[datetime, tzinfo, int, timedelta], datetime] = {}
+_SHIFTED: dict[tuple[datetime, int, int, timedelta], datetime] = {}
 _SHIFTED_KEPT = 8192
 
 

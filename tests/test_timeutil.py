@@ -172,8 +172,10 @@ def test_shift_tells_folds_and_zones_apart() -> None:
     hour = timedelta(hours=1)
     assert format_moment(shift(first, hour)) == "2026-11-01T01:30:00-05:00"
     assert format_moment(shift(second, hour)) == "2026-11-01T02:30:00-05:00"
-    # The same instant in another zone is written in that zone.
+    # The same instant in another zone is written in that zone, and in that zone object.
     assert format_moment(shift(first.astimezone(BERLIN), hour)) == "2026-11-01T07:30:00+01:00"
+    twin = ZoneInfo.no_cache("America/New_York")
+    assert shift(first.replace(tzinfo=twin), hour).tzinfo is twin
 
 
 def test_shift_keeps_a_datetime_subclass() -> None:
