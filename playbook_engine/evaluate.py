@@ -151,12 +151,14 @@ class _Call:
     # Template variables by moment and event (`templates.Scope`).
     scopes: dict[tuple[Any, ...], Scope] = field(default_factory=dict)
 
-    def fired(self, key: tuple[str, str]) -> list[datetime]:
-        """The moments the rule `key` (playbook, rule) fired at so far, in run order."""
+    def fired(self, key: tuple[str, str], until: datetime) -> list[datetime]:
+        """The moments the rule `key` (playbook, rule) fired at up to `until`, sorted."""
         playbook, rule = key
         # Two text comparisons per firing, not a tuple built for each: an account has
         # many firings, and the bulk path decides one or two rules for it.
-        return [f.at for f in self.run if f.rule == rule and f.playbook == playbook]
+        return sorted(
+            f.at for f in self.run if f.rule == rule and f.playbook == playbook and f.at <= until
+        )
 
 
 class Evaluator:
@@ -290,7 +292,7 @@ class Evaluator:
             return "the condition is unknown (some value it needs is missing)"
         if condition is False:
             return "the condition is false"
-        earlier = sorted(moment for moment in call.fired(cr.key) if moment <= at)
+        earlier = call.fired(cr.key, at)
         rule = cr.rule
         if earlier and rule.once_per_account:
             return f"once per account: it already fired on {format_moment(earlier[-1])}"
