@@ -381,15 +381,17 @@ class Evaluator:
             if frame.trace is not None
             else []
         )
+        at = self._local_text(frame.at)
         values = dict(
             account=frame.account.id,
             playbook=cr.key[0],
             rule=cr.key[1],
-            at=self._local_text(frame.at),
+            at=at,
             fired=reason.startswith("fired"),
             condition=condition,
             reason=reason,
-            event_at=format_moment(event.at.astimezone(self.settings.tz)) if event else None,
+            # An event is decided at its own moment (`_event_rule`): the same text.
+            event_at=at if event is not None else None,
             actions=actions,
             recipients=recipients,
             explanation=explanation,
