@@ -80,7 +80,7 @@ class _Window:
     unknown, else true (and3 over the span, as `sustained` computes it).
     """
 
-    __slots__ = ("end", "false", "interval", "unknown", "values")
+    __slots__ = ("back", "end", "false", "interval", "reach", "unknown", "values")
 
     def __init__(self, end: datetime, interval: timedelta, values: list[Any]) -> None:
         self.end = end
@@ -88,16 +88,20 @@ class _Window:
         self.values = values
         self.false = sum(1 for v in values if v is False)
         self.unknown = sum(1 for v in values if v is None)
+        # The steps back to the previous evaluation and to the span's first moment, made
+        # once: `shift` keeps its sums by delta, and the same delta object hashes once.
+        self.back = -interval
+        self.reach = -interval * (len(values) - 1)
 
     def slide(
         self, f: Frame, seen_at: Callable[[Frame, datetime], Any], condition: Fn
     ) -> Any:
         """`for` at `f.at` when that is one evaluation before or after `end`, else _UNSET."""
         at, interval, values = f.at, self.interval, self.values
-        before = shift(self.end, -interval)
+        before = shift(self.end, self.back)
         if _same_moment(at, before):
             dropped = values.pop(0)
-            added = seen_at(f, shift(at, -interval * (len(values))))
+            added = seen_at(f, shift(at, self.reach))
             values.append(added)
         else:
             after = shift(self.end, interval)

@@ -31,6 +31,7 @@ from .decisions import (
     TagAction,
     TaskAction,
     WebhookAction,
+    trusted,
 )
 from .errors import TemplateError
 from .explain import Explainer
@@ -150,6 +151,15 @@ class _Call:
     # Template variables by moment and event (`templates.Scope`).
     scopes: dict[tuple[Any, ...], Scope] = field(default_factory=dict)
 
+    def fired(self, key: tuple[str, str], until: datetime) -> list[datetime]:
+        """The moments the rule `key` (playbook, rule) fired at up to `until`, sorted."""
+        playbook, rule = key
+        # Two text comparisons per firing, not a tuple built for each: an account has
+        # many firings, and the bulk path decides one or two rules for it.
+        return sorted(
+            f.at for f in self.run if f.rule == rule and f.playbook == playbook and f.at <= until
+        )
+
 
 class Evaluator:
     """Decides which rules fire for an account at a moment, and what they do."""
@@ -257,7 +267,7 @@ class Evaluator:
         else:
             condition = cr.when(frame) if cr.when is not None else None
         notes: list[str] = []
-        reason = self._blocked(cr, frame, condition, call.run, notes, rearmed)
+        reason = self._blocked(cr, frame, condition, call, notes, rearmed)
         return self._outcome(cr, frame, condition, reason, call, notes, None)
 
     def _blocked(
@@ -265,7 +275,7 @@ class Evaluator:
         cr: CompiledRule,
         frame: Frame,
         condition: Any,
-        run: list[Firing],
+        call: _Call,
         notes: list[str],
         rearmed: bool = False,
     ) -> str | None:
@@ -282,8 +292,7 @@ class Evaluator:
             return "the condition is unknown (some value it needs is missing)"
         if condition is False:
             return "the condition is false"
-        key = cr.key
-        earlier = sorted(f.at for f in run if (f.playbook, f.rule) == key and f.at <= at)
+        earlier = call.fired(cr.key, at)
         rule = cr.rule
         if earlier and rule.once_per_account:
             return f"once per account: it already fired on {format_moment(earlier[-1])}"
@@ -313,12 +322,12 @@ class Evaluator:
     def _rearmed(self, cr: CompiledRule, frame: Frame, last: datetime) -> bool:
         """Was the rule's own condition false at an evaluation strictly after `last`?"""
         assert cr.when is not None
-        step = frame.interval
-        moment = shift(frame.at, -step)
+        back = -frame.interval  # one object: `shift` keeps its sums by delta
+        moment = shift(frame.at, back)
         while moment > last:
             if cr.when(frame.shifted(moment)) is False:
                 return True
-            moment = shift(moment, -step)
+            moment = shift(moment, back)
         return False
 
     # -- event rules
@@ -327,10 +336,9 @@ class Evaluator:
         self, cr: CompiledRule, account: Account, at: datetime, call: _Call, explain: bool
     ) -> list[RuleOutcome]:
         since = shift(at, -self.settings.interval)
-        events = sorted(
-            (e for e in account.events if e.type == cr.event and since < e.at <= at),
-            key=event_order,
-        )
+        wanted = cr.event
+        events = [e for e in account.events if e.type == wanted and since < e.at <= at]
+        events.sort(key=event_order)
         if not events:
             frame = Frame(account, at, self.settings.interval, None, None, call.cache)
             reason = f"no '{cr.event}' event since the previous evaluation"
@@ -343,7 +351,7 @@ class Evaluator:
             )
             condition: Any = cr.where(frame) if cr.where is not None else True
             notes: list[str] = []
-            why = self._blocked(cr, frame, condition, call.run, notes)
+            why = self._blocked(cr, frame, condition, call, notes)
             outcomes.append(self._outcome(cr, frame, condition, why, call, notes, event))
         return outcomes
 
@@ -373,20 +381,27 @@ class Evaluator:
             if frame.trace is not None
             else []
         )
-        return RuleOutcome(
+        at = self._local_text(frame.at)
+        values = dict(
             account=frame.account.id,
             playbook=cr.key[0],
             rule=cr.key[1],
-            at=self._local_text(frame.at),
+            at=at,
             fired=reason.startswith("fired"),
             condition=condition,
             reason=reason,
-            event_at=format_moment(event.at.astimezone(self.settings.tz)) if event else None,
+            # An event is decided at its own moment (`_event_rule`): the same text.
+            event_at=at if event is not None else None,
             actions=actions,
             recipients=recipients,
             explanation=explanation,
             errors=errors,
         )
+        # Each value is of its field's type, as validating would leave it (texts, lists of
+        # texts, actions validated when built), unless the condition is not a yes/no.
+        if condition is None or type(condition) is bool:
+            return trusted(RuleOutcome, **values)
+        return RuleOutcome(**values)
 
     def _actions(
         self, cr: CompiledRule, frame: Frame, notes: list[str], call: _Call

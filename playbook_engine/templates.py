@@ -421,6 +421,10 @@ class _Environment(ImmutableSandboxedEnvironment):
         _refuse_private(attribute)
         if isinstance(obj, _View):
             return obj.lookup(attribute)
+        if type(obj) is Missing:
+            # What the sandbox answers, without its checks: a missing value stays missing
+            # (`account.csm.name` with no csm), and Missing has no public attributes.
+            return obj
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
@@ -506,6 +510,70 @@ class _Compiled:
     free: tuple[str, ...] = ()
     # (line in the source, message) when the source does not compile.
     problem: tuple[int, str] | None = None
+    # A template of text and `{{ name.attr | filter("...") }}` only: its pieces, which
+    # `_render_plain` renders without setting up a jinja context.
+    plain: tuple[str | _Lookup, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """`{{ name.attr... | filter(constant, ...) ... }}`: what the compiled template does
+    for it, step by step (resolve the name, the sandbox's getattr, each filter)."""
+
+    name: str
+    attrs: tuple[str, ...]
+    filters: tuple[tuple[str, tuple[Any, ...]], ...]
+
+
+def _plain_pieces(
+    env: _Environment, ast: nodes.Template, name: str
+) -> tuple[str | _Lookup, ...] | None:
+    """The pieces of a template that is text and lookups only, or None for any other.
+
+    Not for autoescaped (HTML) templates, nor for filters that take jinja's context or
+    environment: the general path handles those.
+    """
+    if env.autoescape(name) if callable(env.autoescape) else env.autoescape:
+        return None
+    pieces: list[str | _Lookup] = []
+    for output in ast.body:
+        if not isinstance(output, nodes.Output):
+            return None
+        for child in output.nodes:
+            piece = child.data if isinstance(child, nodes.TemplateData) else _lookup(env, child)
+            if piece is None:
+                return None
+            pieces.append(piece)
+    return tuple(pieces)
+
+
+def _lookup(env: _Environment, node: nodes.Node) -> _Lookup | None:
+    """`node` as a `_Lookup`, or None when it is anything else."""
+    filters: list[tuple[str, tuple[Any, ...]]] = []
+    while isinstance(node, nodes.Filter):
+        step = _filter_step(env, node)
+        if step is None or node.node is None:
+            return None
+        filters.append(step)
+        node = node.node
+    attrs: list[str] = []
+    while isinstance(node, nodes.Getattr) and node.ctx == "load":
+        attrs.append(node.attr)
+        node = node.node
+    if not isinstance(node, nodes.Name) or node.ctx != "load":
+        return None
+    return _Lookup(node.name, tuple(reversed(attrs)), tuple(reversed(filters)))
+
+
+def _filter_step(env: _Environment, node: nodes.Filter) -> tuple[str, tuple[Any, ...]] | None:
+    """`| name(constant, ...)` as (name, arguments), or None for any other filter call."""
+    func = env.filters.get(node.name)
+    if func is None or getattr(func, "jinja_pass_arg", None) is not None:
+        return None  # unknown (an error jinja reports), or wants jinja's context
+    if node.kwargs or node.dyn_args is not None or node.dyn_kwargs is not None:
+        return None
+    args = tuple(arg.value for arg in node.args if isinstance(arg, nodes.Const))
+    return (node.name, args) if len(args) == len(node.args) else None
 
 
 @dataclass(slots=True)
@@ -692,7 +760,8 @@ def _compile(env: _Environment, source: str, name: str, filename: str) -> _Compi
     # copying a ChainMap costs more than the rest of rendering a short message.
     template = env.template_class.from_code(env, code, dict(env.make_globals(None)))
     free = tuple(sorted(meta.find_undeclared_variables(ast)))
-    return _Compiled(ast=ast, template=template, free=free)
+    return _Compiled(ast=ast, template=template, free=free,
+                     plain=_plain_pieces(env, ast, name))
 
 
 _FORBIDDEN_NODES: tuple[tuple[type[nodes.Node], str], ...] = (
@@ -867,15 +936,18 @@ def _describe(exc: Exception) -> str:
     return text if text else type(exc).__name__
 
 
-def _render(part: _Part, context: Mapping[str, object], what: str, inline: bool = False) -> str:
-    """Render one compiled part, turning any failure into a TemplateError.
+def _render(
+    part: _Part, context: Mapping[str, object], what: Callable[[], str], inline: bool = False
+) -> str:
+    """Render one compiled part, turning any failure into a TemplateError (`what` names
+    the part in its message: only called then).
 
     Only the names the template reads are looked up: in `context`, and for an `inline`
     message then as bare names (`_bare_name`).
     """
     compiled = part.compiled
     if compiled is None or compiled.template is None:
-        raise TemplateError(f"{what} does not compile: run `playbook check` to see why")
+        raise TemplateError(f"{what()} does not compile: run `playbook check` to see why")
     found: dict[str, object] = {}
     for name in compiled.free:
         if name in context:
@@ -884,6 +956,10 @@ def _render(part: _Part, context: Mapping[str, object], what: str, inline: bool 
             present, value = _bare_name(context, name)
             if present:
                 found[name] = value
+    if compiled.plain is not None:
+        text = _render_plain(compiled.template, compiled.plain, found)
+        if text is not None:
+            return text
     try:
         return compiled.template.render(found)
     except Exception as exc:
@@ -891,9 +967,44 @@ def _render(part: _Part, context: Mapping[str, object], what: str, inline: bool 
         # problem: report where it is, never leak a jinja2 or Python exception.
         line = _template_line(exc.__traceback__, part.file)
         diagnostic = error(
-            f"cannot render {what}: {_describe(exc)}", part.span(line), "template-render"
+            f"cannot render {what()}: {_describe(exc)}", part.span(line), "template-render"
         )
         raise TemplateError(diagnostic.render(), [diagnostic]) from exc
+
+
+_ABSENT = object()
+
+
+def _render_plain(
+    template: Template, pieces: tuple[str | _Lookup, ...], found: Mapping[str, object]
+) -> str | None:
+    """A plain template rendered as its compiled code would: each lookup is resolved in
+    `found`, then the template's globals, else missing; its attributes read with the
+    sandbox's getattr, its filters applied, and the value finalized to text.
+
+    Jinja sets up a context for every render, which costs more than a short message's
+    lookups. None when anything fails: jinja renders it again, to report where.
+    """
+    env = template.environment
+    out: list[str] = []
+    try:
+        for piece in pieces:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            value = found.get(piece.name, _ABSENT)
+            if value is _ABSENT:
+                value = template.globals.get(piece.name, _ABSENT)
+            if value is _ABSENT:
+                value = env.undefined(name=piece.name)
+            for attr in piece.attrs:
+                value = env.getattr(value, attr)
+            for name, args in piece.filters:
+                value = env.filters[name](value, *args)
+            out.append(str(_finalize(value)))
+    except Exception:
+        return None
+    return "".join(out)
 
 
 def _shorten(text: str, width: int = 60) -> str:
@@ -934,6 +1045,7 @@ class TemplateStore:
         self._load_diagnostics: list[Diagnostic] = []
         self._sources: dict[str, str] = {}
         self._inline: dict[str, _Compiled] = {}
+        self._unplaced: dict[str, _Part] = {}  # `_inline_part` without a span
 
     # -- loading
 
@@ -1066,7 +1178,16 @@ class TemplateStore:
         return _check(self._env, part, _Scope(known or KnownNames(), inline=True))
 
     def _inline_part(self, text: str, span: Span | None) -> _Part:
-        """A part for an inline message, compiled once per distinct text."""
+        """A part for an inline message, compiled once per distinct text; without a span
+        (as the evaluator renders messages), the part itself is built once too."""
+        if span is None:
+            part = self._unplaced.get(text)
+            if part is None:
+                part = self._unplaced[text] = self._new_inline_part(text, None)
+            return part
+        return self._new_inline_part(text, span)
+
+    def _new_inline_part(self, text: str, span: Span | None) -> _Part:
         compiled = self._inline.get(text)
         if compiled is None:
             compiled = _compile(self._env, text, "<inline>", "<inline>")
@@ -1087,9 +1208,9 @@ class TemplateStore:
                 part.compiled = _compile(self._env, part.source, part.name, part.file)
         what = f"template '{name}'"
         return RenderedEmail(
-            subject=_one_line(_render(email.subject, context, f"the subject of {what}")),
-            text=_render(email.text, context, what),
-            html=_render(email.html, context, what) if email.html else None,
+            subject=_one_line(_render(email.subject, context, lambda: f"the subject of {what}")),
+            text=_render(email.text, context, lambda: what),
+            html=_render(email.html, context, lambda: what) if email.html else None,
         )
 
     def render_inline(
@@ -1097,4 +1218,4 @@ class TemplateStore:
     ) -> str:
         """One message string of a playbook, with bare names for account and event fields."""
         part = self._inline_part(text, span)
-        return _render(part, context, f"the message {_shorten(text)!r}", inline=True)
+        return _render(part, context, lambda: f"the message {_shorten(text)!r}", inline=True)

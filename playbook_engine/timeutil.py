@@ -168,9 +168,32 @@ def shift(moment: datetime, delta: timedelta) -> datetime:
     zone = moment.tzinfo
     if zone is None or type(zone) is timezone:
         return moment + delta
+    if type(moment) is not datetime:
+        return _shift_in_zone(moment, zone, delta)  # a subclass: the result keeps its type
+    # The zone and fold are part of the key: equal instants may be written differently.
+    # The zone by identity, as the result must be in this very zone object (the moment in
+    # the key keeps it alive, so its id is not reused while the entry is kept).
+    key = (moment, id(zone), moment.fold, delta)
+    found = _SHIFTED.get(key)
+    if found is None:
+        if len(_SHIFTED) >= _SHIFTED_KEPT:
+            _SHIFTED.clear()
+        found = _SHIFTED[key] = _shift_in_zone(moment, zone, delta)
+    return found
+
+
+def _shift_in_zone(moment: datetime, zone: tzinfo, delta: timedelta) -> datetime:
     # Not the wall-clock sum even where the offset is the same at both ends: a sum in a
     # skipped hour (02:30 on the day clocks go forward) is written differently.
     return (moment.astimezone(UTC) + delta).astimezone(zone)
+
+
+# Results of `shift` in zones that are not a fixed offset, by moment, zone, fold and delta.
+# Evaluations step through the same moments for every account (the evaluation, one
+# interval before it, ...); a look-up costs a fifth of converting to UTC and back.
+# Bounded: cleared when full.
+_SHIFTED: dict[tuple[datetime, int, int, timedelta], datetime] = {}
+_SHIFTED_KEPT = 8192
 
 
 def _duration(amount: Decimal | int, unit: DurationUnit) -> timedelta:

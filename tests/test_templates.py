@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from playbook_engine import facts
+from playbook_engine import templates as templates_module
 from playbook_engine.errors import Diagnostic, Severity, TemplateError
 from playbook_engine.nodes import Span
 from playbook_engine.templates import (
@@ -737,3 +738,60 @@ def test_a_scope_reads_a_field_only_when_a_template_names_it() -> None:
         context = scope.context("P", "R", None)
         assert templates.render_inline("{{ health }} {{ account.health }}", context) == "48 48"
     assert asked == ["health"]
+
+
+# --------------------------------------------------------------------------- plain templates
+
+PLAIN_TEXTS = [
+    "{{ account.name }}: health {{ account.health }} (CSM: {{ account.csm.name | default('-') }})",
+    "{{ health }} {{ csm }} {{ csm.email | upper }} {{ missing.deeper | default('none') | upper }}",
+    "{{ event.score }} {{ event.nothing }} {{ score }} {{ contact.email }} {{ contact }} {{ now }}",
+    "{{ account }} {{ account.tags }} {{ signed_at }} {{ vip }} {{ tier | default }}\n",
+    "{{ range }} {{ health | round(1) }} {{ tier | replace('high', 'low') }}",
+    "{{ account.__class__ }}",
+    "{{ health.nothing.more }} {{ user | int }} {{ health.real }} {{ tier.upper }}",
+    "{{ tier | nonsense }}",
+]
+
+
+def _rendered(render: object) -> str:
+    """The rendered text, or the error's message."""
+    assert callable(render)
+    try:
+        return str(render())
+    except TemplateError as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.parametrize("text", PLAIN_TEXTS)
+@pytest.mark.parametrize("with_csm", [False, True])
+def test_a_plain_template_renders_as_jinja_renders_it(
+    text: str, with_csm: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csm = facts.User("Sato", "sato@example.com") if with_csm else None
+    acct = facts.Account(
+        id="acme", name="Acme", as_of=NOW, tags=frozenset({"vip", "beta"}),
+        fields={"tier": "high-touch", "health": Decimal("48.25"), "vip": True, "csm": csm,
+                "signed_at": NOW - timedelta(days=3), "user": "12"},
+    )
+    nps = facts.Event("nps_submitted", NOW, {"score": Decimal("4"), "user": "u1"})
+    context = Scope(acct, NOW, nps, FIELDS).context("Onboarding", "Welcome", YAMADA)
+    inline, mail = TemplateStore(), store(t=email(text, subject=text.strip()))
+    plain = [_rendered(lambda: inline.render_inline(text, context)),
+             _rendered(lambda: mail.render_email("t", context))]
+    monkeypatch.setattr(templates_module, "_render_plain", lambda *args: None)
+    inline, mail = TemplateStore(), store(t=email(text, subject=text.strip()))
+    assert plain == [_rendered(lambda: inline.render_inline(text, context)),
+                     _rendered(lambda: mail.render_email("t", context))]
+
+
+def test_text_and_lookups_are_plain_templates_and_others_are_not() -> None:
+    def plain(text: str) -> bool:
+        return TemplateStore()._inline_part(text, None).compiled.plain is not None  # type: ignore[union-attr]
+
+    assert plain("Call {{ account.name }} ({{ account.csm.name | default('nobody') }})")
+    assert plain("no variables at all")
+    assert not plain("{% if health %}x{% endif %}")
+    assert not plain("{{ health + 1 }}")
+    assert not plain("{{ account['name'] }}")
+    assert not plain("{{ tags | join(', ') }}")  # join takes jinja's evaluation context

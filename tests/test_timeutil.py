@@ -19,6 +19,7 @@ from playbook_engine.timeutil import (
     format_moment,
     get_zone,
     parse_moment,
+    shift,
     whole_days_between,
 )
 
@@ -153,6 +154,37 @@ def test_add_duration_across_dst_is_24_hours_per_day() -> None:
     result = add_duration(start, Decimal(1), "day")
     assert (result.hour, result.day) == (13, 29)
     assert result.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=24)
+
+
+def test_shift_across_dst_is_elapsed_time_every_time() -> None:
+    # Asked twice (the second answer is a kept one): the same exact sum both times.
+    start = datetime(2026, 3, 28, 12, tzinfo=BERLIN)
+    for _ in range(2):
+        result = shift(start, timedelta(days=1))
+        assert (result.hour, result.day, result.fold) == (13, 29, 0)
+        assert shift(result, -timedelta(days=1)) == start
+
+
+def test_shift_tells_folds_and_zones_apart() -> None:
+    # 01:30 happens twice in New York on 2026-11-01: equal wall clocks, different instants.
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=NY)
+    second = first.replace(fold=1)
+    hour = timedelta(hours=1)
+    assert format_moment(shift(first, hour)) == "2026-11-01T01:30:00-05:00"
+    assert format_moment(shift(second, hour)) == "2026-11-01T02:30:00-05:00"
+    # The same instant in another zone is written in that zone, and in that zone object.
+    assert format_moment(shift(first.astimezone(BERLIN), hour)) == "2026-11-01T07:30:00+01:00"
+    twin = ZoneInfo.no_cache("America/New_York")
+    assert shift(first.replace(tzinfo=twin), hour).tzinfo is twin
+
+
+def test_shift_keeps_a_datetime_subclass() -> None:
+    class Moment(datetime):
+        pass
+
+    hour = timedelta(hours=1)
+    shift(datetime(2026, 3, 28, 12, tzinfo=BERLIN), hour)  # the plain datetime's sum is kept
+    assert type(shift(Moment(2026, 3, 28, 12, tzinfo=BERLIN), hour)) is Moment
 
 
 def test_add_duration_rejects_unknown_unit() -> None:
