@@ -251,6 +251,7 @@ class Planner:
     stages: list[tuple[str, pl.Expr, int]] = field(default_factory=list)
     _levels: dict[str, int] = field(default_factory=dict)
     _memo: dict[tuple[n.Expr, Ctx], Val] = field(default_factory=dict)
+    _named: dict[tuple[n.Expr, Ctx], Val] = field(default_factory=dict)
     _stack: list[str] = field(default_factory=list)
     _steps: dict[tuple[str, str], bool] = field(default_factory=dict)
 
@@ -324,6 +325,18 @@ class Planner:
         if value.kind != "bool":
             raise Unsupported("a value used as a condition")
         return value
+
+    def named_condition(self, expr: n.Expr, ctx: Ctx) -> Val:
+        """`condition`, its value and uncertain rows as named columns (not over events):
+        for a condition read at several moments (`for`), computed once per moment."""
+        if ctx.on_events:
+            return self.condition(expr, ctx)
+        key = (expr, ctx)
+        if key not in self._named:
+            c = self.condition(expr, ctx)
+            self._named[key] = replace(c, v=self.temp(c.v),
+                                       x=None if c.x is None else self.temp(c.x))
+        return self._named[key]
 
     def timeless(self, expr: n.Expr) -> bool:
         """Whether the expression has one value at every moment for every account: no
@@ -617,11 +630,11 @@ class Planner:
 
     def _v_For(self, e: n.For, ctx: Ctx) -> Val:
         span = duration_delta(e.duration)
-        result = self.condition(e.condition, ctx)
+        result = self.named_condition(e.condition, ctx)
         k = 1
         while self.interval * k <= span:
             shifted = replace(ctx, moment=ctx.moment - self.interval * k)
-            result = _and(result, self.condition(e.condition, shifted))
+            result = _and(result, self.named_condition(e.condition, shifted))
             k += 1
         return result
 
