@@ -146,8 +146,10 @@ def evaluate_bulk(
         if p.fallback is not None:
             stats.fallback[_rule_name(evaluator.rules[p.index])] = p.fallback
     known: dict[int, dict[int, bool]] = {}
+    rearmed: dict[int, set[int]] = {}
     with stats.phase("scan"):
-        by_account = _candidates(frames, planner, plans, moment, evaluator, wanted, known)
+        by_account = _candidates(frames, planner, plans, moment, evaluator, wanted, known,
+                                 rearmed)
     stats.candidates = sum(len(v) for v in by_account.values())
     stats.per_account = len(by_account)
     outcomes: list[RuleOutcome] = []
@@ -159,7 +161,8 @@ def evaluate_bulk(
                 part = rows[start:start + _CHUNK]
                 for row, account in zip(part, frames.source.accounts(part), strict=True):
                     outcomes.extend(evaluator.evaluate_rules(account, moment, by_account[row],
-                                                             known.get(row)))
+                                                             known.get(row),
+                                                             rearmed=rearmed.get(row, ())))
                 advance(len(part))
     fired = [o for o in outcomes if o.fired]
     stats.fired = len(fired)
@@ -274,9 +277,11 @@ def _candidates(
     evaluator: Evaluator,
     wanted: list[int] | None,
     known: dict[int, dict[int, bool]],
+    rearmed: dict[int, set[int]],
 ) -> dict[int, list[int]]:
     """For each account that may fire something, the rules it may fire (by index); in
-    `known`, the rules whose condition is surely true for it."""
+    `known`, the rules whose condition is surely true for it; in `rearmed`, the state
+    rules surely re-armed since their last firing (`_not_rearmed`)."""
     table = frames.accounts
     table = _with_history(frames, planner, table)
     table = _with_aggregates(frames, planner, table)
@@ -305,9 +310,12 @@ def _candidates(
                 found = found.filter(~_held_back(evaluator.rules[i], at))
             chosen[i] = found
         if planner.zone_fixed:
-            held = _not_rearmed(frames, evaluator, chosen, at)
+            held, armed = _not_rearmed(frames, evaluator, chosen, at)
             chosen = {i: c.filter(~pl.col(IDX).is_in(held[i])) if held.get(i) else c
                       for i, c in chosen.items()}
+            for i, armed_rows in armed.items():
+                for row in armed_rows:
+                    rearmed.setdefault(row, set()).add(i)
         for i, found in chosen.items():
             for row, sure in found.select(IDX, "sure").iter_rows():
                 by_account.setdefault(row, []).append(i)
@@ -375,20 +383,24 @@ def _account_columns(accounts: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Dat
 
 
 # Earlier evaluations the re-arming check looks at, at most; an account whose last firing
-# is older goes to the per-account path, which walks back as far as it needs.
+# is older is held back only by a condition that is the same at every moment (else the
+# per-account path walks back as far as it needs).
 _REARM_STEPS = 62
 
 
 def _not_rearmed(
     frames: Frames, evaluator: Evaluator, chosen: dict[int, pl.DataFrame], at: datetime
-) -> dict[int, list[int]]:
-    """Candidates surely held back by the default firing semantics, by rule.
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Candidates surely held back by the default firing semantics, and candidates surely
+    re-armed since their last firing, by rule.
 
     A state rule that fired before (at `last`) fires again only when its condition was
     false at some evaluation strictly after `last` (`Evaluator._rearmed`), or, with
     `repeat every D`, once D has passed. Here the condition is planned at the earlier
     evaluations `at - k * interval` (k = 1, 2, ...) for the candidates with an earlier
-    firing: where it is surely not false at every one after `last`, the rule cannot fire.
+    firing: where it is surely not false at every one after `last`, the rule cannot fire
+    (unless D has passed); where it is surely false (a false from the plan is exact) at
+    one of them, the rule is re-armed, and the evaluator need not look back.
     """
     step = evaluator.settings.interval
     moments = [at - step * k for k in range(1, _REARM_STEPS + 1)]
@@ -396,6 +408,8 @@ def _not_rearmed(
     now = micros(at)
     todo: dict[int, pl.DataFrame] = {}
     held_rows: dict[int, list[int]] = {}
+    armed_rows: dict[int, list[int]] = {}
+    free: dict[int, set[int]] = {}  # rows a `repeat every` lets fire: never held back
     for i, found in chosen.items():
         rule = evaluator.rules[i].rule
         if rule.once_per_account:
@@ -403,28 +417,39 @@ def _not_rearmed(
         fired = found.filter(pl.col("last").is_not_null())
         if rule.repeat_every is not None:
             reach = duration_delta(rule.repeat_every) // timedelta(microseconds=1)
-            fired = fired.filter(pl.lit(now) - pl.col("last") < reach)
+            past = fired.filter(pl.lit(now) - pl.col("last") >= reach)
+            if past.height:
+                free[i] = set(past.get_column(IDX).to_list())
+                fired = fired.with_columns(
+                    (pl.lit(now) - pl.col("last") >= reach).alias("__free"))
         # How many earlier evaluations fall strictly after the last firing: none (it
-        # fired at the previous evaluation, say) and the rule is surely held back.
+        # fired at the previous evaluation, say) and the rule is surely held back. All
+        # of them (`_REARM_STEPS`, or more): it may be re-armed at one of those, but
+        # whether it is held back takes a longer look (the per-account path's).
         after = pl.sum_horizontal(*(pl.col("last") < t for t in stamps)).alias("k")
-        fired = fired.with_columns(after).filter(pl.col("k") < _REARM_STEPS)
-        held_rows[i] = fired.filter(pl.col("k") == 0).get_column(IDX).to_list()
+        fired = fired.with_columns(after)
+        held_rows[i] = fired.filter(
+            (pl.col("k") == 0) & ~pl.col("__free") if i in free else pl.col("k") == 0
+        ).get_column(IDX).to_list()
         fired = fired.filter(pl.col("k") > 0)
         if fired.height:
             todo[i] = fired
     if not todo:
-        return held_rows
+        return held_rows, armed_rows
     rows = sorted(set().union(*(set(f.get_column(IDX).to_list()) for f in todo.values())))
     sub = select_rows(frames, rows)
     planner = Planner(evaluator.program, sub, at, step, True)
-    checks: dict[int, pl.Expr] = {}
+    checks: dict[int, tuple[pl.Expr, pl.Expr]] = {}
     for i, fired in todo.items():
         cr = evaluator.rules[i]
         assert cr.rule.when is not None
         steps = int(fired.select(pl.col("k").max()).item() or 0)
+        k_col = pl.col(f"k{i}")
+        sure_terms = [k_col < _REARM_STEPS]
         if planner.timeless(cr.rule.when):
-            steps = 1  # the same at every evaluation: one earlier look stands for all
-        terms = [pl.lit(True)]
+            # The same at every evaluation: one earlier look stands for all of them.
+            steps, sure_terms = 1, []
+        false_terms = [pl.lit(False)]
         try:
             for k in range(1, steps + 1):
                 c = planner.condition(cr.rule.when, Ctx(moments[k - 1]))
@@ -432,10 +457,14 @@ def _not_rearmed(
                 sure = v.fill_null(True)
                 if c.x is not None:
                     sure = sure & ~(v.is_null() & planner.temp(c.x).fill_null(False))
-                terms.append(sure | (pl.col(f"k{i}") < k) if steps > 1 else sure)
+                false = ~v.fill_null(True)  # a false from the plan is exact
+                if steps > 1:
+                    sure, false = sure | (k_col < k), false & (k_col >= k)
+                sure_terms.append(sure)
+                false_terms.append(false)
         except Unsupported:
             continue
-        checks[i] = pl.all_horizontal(terms)
+        checks[i] = (pl.all_horizontal(sure_terms), pl.any_horizontal(false_terms))
     table = _with_aggregates(sub, planner, _with_history(sub, planner, sub.accounts))
     staged = planner.staged(table)
     mapping = pl.DataFrame({IDX: pl.Series(range(len(rows)), dtype=pl.UInt32),
@@ -445,14 +474,19 @@ def _not_rearmed(
                              pl.lit(f"k{i}").alias("__rule")) for i, f in todo.items()])
     wide = ks.pivot(on="__rule", index="__row", values="k")
     staged = staged.join(wide, on="__row", how="left", maintain_order="left")
-    # Every rule's check in one query, then a cheap filter on each finished column.
-    held = staged.lazy().select(
-        "__row", *[(pl.col(f"k{i}").is_not_null() & check).alias(f"h{i}")
-                   for i, check in checks.items()]).collect()
+    # Every rule's checks in one query, then a cheap filter on each finished column.
+    verdicts = staged.lazy().select(
+        "__row",
+        *[(pl.col(f"k{i}").is_not_null() & held).alias(f"h{i}")
+          for i, (held, _) in checks.items()],
+        *[(pl.col(f"k{i}").is_not_null() & armed).alias(f"a{i}")
+          for i, (_, armed) in checks.items()],
+    ).collect()
     for i in checks:
-        found = held.filter(pl.col(f"h{i}"))
-        held_rows[i] = held_rows.get(i, []) + found.get_column("__row").to_list()
-    return held_rows
+        kept = verdicts.filter(pl.col(f"h{i}")).get_column("__row").to_list()
+        held_rows[i] = held_rows.get(i, []) + [r for r in kept if r not in free.get(i, ())]
+        armed_rows[i] = verdicts.filter(pl.col(f"a{i}")).get_column("__row").to_list()
+    return held_rows, armed_rows
 
 
 def _with_history(frames: Frames, planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
