@@ -585,3 +585,62 @@ def test_json_lines_in_many_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert whole.events.equals(chunked.events.select(whole.events.columns))
     assert evaluate_bulk(engine, chunked).as_json() == engine.dry_run(
         fixture, bulk=False).as_json()
+
+
+# --------------------------------------------------------------------------- re-arming
+
+
+def test_the_scan_hands_over_the_rules_it_proves_re_armed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state rule that fired before: held back where its condition was surely not false
+    since, handed to the evaluator as re-armed where it was surely false at an evaluation
+    since (the evaluator then does not look back), left to the evaluator otherwise."""
+    from playbook_engine.evaluate import Evaluator
+
+    engine = _engine("""\
+playbook "P"
+  rule "Low"
+    when health < 50
+    then notify "c" "low"
+  rule "Low, again"
+    when health < 50
+    then notify "c" "low again"
+    repeat every 3 days
+""")
+    day = timedelta(days=1)
+
+    def account(i: int, values: list[object], fired: datetime | None) -> facts.Account:
+        times = tuple(AT - day * (len(values) - j) for j in range(len(values)))
+        typed = tuple(None if v is None else Decimal(str(v)) for v in values)
+        firings = () if fired is None else (
+            facts.Firing("P", "Low", fired), facts.Firing("P", "Low, again", fired))
+        return facts.Account(id=f"a{i}", name=None, fields={"health": Decimal(40)}, as_of=AT,
+                             history={"health": facts.History(times, typed)}, fired=firings)
+
+    accounts = [
+        account(0, [40, 40, 60, 40, 40], AT - day * 5),  # false 3 days ago: re-armed
+        account(1, [40, 40, 40, 40, 40], AT - day * 5),  # true since: held back
+        account(2, [40, 40, None, 40, 40], AT - day * 5),  # unknown does not re-arm
+        account(3, [40, 60, 40, 40, 40], AT - day),  # fired at the previous evaluation
+        account(4, [40, 60, 40, 40, 40], None),  # never fired
+        account(5, [60, 40, 40, 40, 40], AT - day * 100),  # false long after it fired
+    ]
+    seen: dict[str, list[int]] = {}
+    decide = Evaluator.evaluate_rules
+
+    def spy(self: Evaluator, account: facts.Account, at: datetime, indices: Iterable[int],
+            known: dict[int, bool] | None = None, rearmed: Iterable[int] = ()) -> list[object]:
+        if rearmed:
+            seen[account.id] = sorted(rearmed)
+        return decide(self, account, at, indices, known, rearmed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Evaluator, "evaluate_rules", spy)
+    frames = frames_from_accounts(accounts, engine.program, as_of=AT, timezone=TOKYO)
+    evaluator = engine.evaluator(TOKYO)
+    bulk = evaluate_bulk(evaluator, frames, AT)
+    assert seen == {"a0": [0, 1], "a5": [0, 1]}
+    fired = sorted((o.account, o.rule) for o in bulk.outcomes if o.fired)
+    assert fired == [("a0", "Low"), ("a0", "Low, again"), ("a1", "Low, again"),
+                     ("a2", "Low, again"), ("a4", "Low"), ("a4", "Low, again"),
+                     ("a5", "Low"), ("a5", "Low, again")]
+    assert bulk.as_json() == dry_run(evaluator, accounts, AT).as_json()
