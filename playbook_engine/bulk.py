@@ -528,13 +528,25 @@ def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> p
         reach = pl.col("at") <= max(s.end for s in group)
         if all(s.start is not None for s in group):
             reach = reach & (pl.col("at") > min(s.start for s in group if s.start is not None))
-        aggregations = [expr for s in group for expr in s.aggregations()]
+        # Most aggregates in two steps (`AggSpec.split`): columns over the events, then
+        # plain aggregations of those (a filter per account and aggregate costs twice).
+        flat: list[pl.Expr] = []
+        aggregations: list[pl.Expr] = []
+        for s in group:
+            parts = s.split()
+            if parts is None:
+                aggregations += s.aggregations()
+            else:
+                flat += parts[0]
+                aggregations += parts[1]
         # Lazy, so that only the columns read are carried through the filter: the events
         # table is tens of millions of rows with a column per event field.
         events = frames.events.lazy().filter((pl.col("type") == event) & reach)
-        extra = _account_columns(table, aggregations)
+        extra = _account_columns(table, [*flat, *aggregations])
         if extra is not None:
             events = events.join(extra.lazy(), on=IDX, how="left", maintain_order="left")
+        if flat:
+            events = events.with_columns(flat)
         grouped = events.group_by(IDX).agg(aggregations).collect()
         table = table.join(grouped, on=IDX, how="left", maintain_order="left")
     return table.with_columns(pl.col(k).fill_null(v) for k, v in fills.items())

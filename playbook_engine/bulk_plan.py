@@ -219,6 +219,51 @@ class AggSpec:
             out.append(pl.col("at").filter(m).max().alias(c))
         return out
 
+    def split(self) -> tuple[list[pl.Expr], list[pl.Expr]] | None:
+        """The aggregations in two steps: columns computed over the events, row by row,
+        then plain per-account aggregations of those columns (`group_by(__idx).agg`):
+        the same values as `aggregations`, without a filter per account and aggregate.
+        None for `sum`, `average` (a float sum in another order) and `last`."""
+        if self.func not in ("count", "distinct", "min", "max", "days_since"):
+            return None
+        c, m = self.column, self.mask()
+        flat: list[pl.Expr] = []
+        out: list[pl.Expr] = []
+        if self.where is not None and self.where.x is not None:
+            reach = (pl.col("type") == self.event) & (pl.col("at") <= self.end)
+            if self.start is not None:
+                reach = reach & (pl.col("at") > self.start)
+            flat.append((reach & self.where.x.fill_null(False)).alias(c + "~x"))
+            out.append(pl.col(c + "~x").any().alias(c + "#x"))
+        if self.func == "count":
+            flat.append(m.alias(c + "~m"))
+            out.append(pl.col(c + "~m").sum().alias(c))
+        elif self.func == "days_since":
+            flat.append(pl.when(m).then(pl.col("at")).alias(c + "~v"))
+            out.append(pl.col(c + "~v").max().alias(c))
+        elif self.func in ("min", "max"):
+            assert self.value_col is not None
+            flat.append(pl.when(m).then(pl.col(self.value_col)).alias(c + "~v"))
+            v = pl.col(c + "~v")
+            out.append((v.min() if self.func == "min" else v.max()).alias(c))
+        else:  # distinct: the values read, null elsewhere; null is not counted...
+            assert self.value_col is not None
+            if self.value_kind == "user":
+                present, _, email = user_columns(self.value_col)
+                read = m & pl.col(present).is_not_null()
+                value = pl.col(email)
+            else:
+                value = pl.col(self.value_col)
+                read = m & value.is_not_null()
+            flat.append(pl.when(read).then(value).alias(c + "~v"))
+            v = pl.col(c + "~v")
+            distinct = v.n_unique().cast(pl.UInt32) - (v.null_count() > 0).cast(pl.UInt32)
+            if self.value_kind == "user":  # ...but a user without an email is a value
+                flat.append((read & value.is_null()).alias(c + "~n"))
+                distinct = distinct + pl.col(c + "~n").any().cast(pl.UInt32)
+            out.append(distinct.alias(c))
+        return flat, out
+
     def defaults(self) -> dict[str, object]:
         """Values for accounts without any event read (the grouped pass leaves them out)."""
         fills: dict[str, object] = {}

@@ -644,3 +644,49 @@ playbook "P"
                      ("a2", "Low, again"), ("a4", "Low"), ("a4", "Low, again"),
                      ("a5", "Low"), ("a5", "Low, again")]
     assert bulk.as_json() == dry_run(evaluator, accounts, AT).as_json()
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def test_aggregates_in_two_steps_are_the_filtered_ones() -> None:
+    """`AggSpec.split` (columns over the events, then plain aggregations) gives what the
+    filter per account and aggregate gives: nulls, users without an email, no events."""
+    from playbook_engine.bulk_plan import AggSpec, Val
+
+    rows = 400
+    events = pl.DataFrame({
+        "__idx": [i % 37 for i in range(rows)],
+        "type": ["login" if i % 5 else "nps" for i in range(rows)],
+        "at": [(i * 7919) % 100 for i in range(rows)],
+        "n": [None if i % 11 == 0 else float((i * 31) % 17) for i in range(rows)],
+        "t": [None if i % 13 == 0 else f"v{(i * 17) % 5}" for i in range(rows)],
+        "u": [None if i % 7 == 0 else True for i in range(rows)],
+        "u@name": [f"n{i % 3}" for i in range(rows)],
+        "u@email": [None if i % 4 == 0 else f"e{(i * 3) % 6}" for i in range(rows)],
+    }, schema_overrides={"__idx": pl.UInt32})
+    where = Val("bool", pl.col("n") > 3, x=pl.col("n") > 12)
+    specs = [
+        AggSpec("c0", "count", "login", None, "null", None, 20, 80),
+        AggSpec("c1", "count", "login", None, "null", where, None, 90),
+        AggSpec("c2", "distinct", "login", "t", "text", None, 10, 70),
+        AggSpec("c3", "distinct", "login", "u", "user", None, 0, 99),
+        AggSpec("c4", "distinct", "login", "u", "user", where, 30, 60),
+        AggSpec("c5", "min", "login", "n", "number", None, 5, 50),
+        AggSpec("c6", "max", "login", "n", "number", where, 40, 95),
+        AggSpec("c7", "days_since", "login", None, "null", None, None, 66),
+        AggSpec("c8", "count", "login", None, "null", None, 200, 300),  # no event
+    ]
+    filtered = events.group_by("__idx").agg(
+        e for s in specs for e in s.aggregations()).sort("__idx")
+    flat: list[pl.Expr] = []
+    grouped: list[pl.Expr] = []
+    for s in specs:
+        parts = s.split()
+        assert parts is not None
+        flat += parts[0]
+        grouped += parts[1]
+    split = events.with_columns(flat).group_by("__idx").agg(grouped).sort("__idx")
+    assert split.equals(filtered.select(split.columns))
+    assert sorted(split.columns) == sorted(filtered.columns)
+    assert AggSpec("c9", "sum", "login", "n", "number", None, 0, 99).split() is None
