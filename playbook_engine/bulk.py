@@ -530,25 +530,39 @@ def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> p
             reach = reach & (pl.col("at") > min(s.start for s in group if s.start is not None))
         # Most aggregates in two steps (`AggSpec.split`): columns over the events, then
         # plain aggregations of those (a filter per account and aggregate costs twice).
+        # `distinct` counts (account, value) pairs: one grouping by both per value column.
         flat: list[pl.Expr] = []
         aggregations: list[pl.Expr] = []
+        by_value: dict[str, list[tuple[str, pl.Expr]]] = {}
         for s in group:
-            parts = s.split()
+            parts = s.uncertain_parts() if s.func == "distinct" else s.split()
             if parts is None:
                 aggregations += s.aggregations()
-            else:
-                flat += parts[0]
-                aggregations += parts[1]
+                continue
+            flat += parts[0]
+            aggregations += parts[1]
+            if s.func == "distinct":
+                value, read = s.values_read()
+                by_value.setdefault(value, []).append((s.column, read))
+        reads = [read for pairs in by_value.values() for _, read in pairs]
         # Lazy, so that only the columns read are carried through the filter: the events
         # table is tens of millions of rows with a column per event field.
         events = frames.events.lazy().filter((pl.col("type") == event) & reach)
-        extra = _account_columns(table, [*flat, *aggregations])
+        extra = _account_columns(table, [*flat, *aggregations, *reads])
         if extra is not None:
             events = events.join(extra.lazy(), on=IDX, how="left", maintain_order="left")
-        if flat:
-            events = events.with_columns(flat)
-        grouped = events.group_by(IDX).agg(aggregations).collect()
-        table = table.join(grouped, on=IDX, how="left", maintain_order="left")
+        queries = []
+        if aggregations:
+            queries.append(events.with_columns(flat).group_by(IDX).agg(aggregations))
+        for value, pairs in sorted(by_value.items()):
+            queries.append(
+                events.select(IDX, pl.col(value).alias("__value"),
+                              *[read.alias(c) for c, read in pairs])
+                .group_by(IDX, "__value").agg(pl.col(c).any() for c, _ in pairs)
+                .group_by(IDX).agg(pl.col(c).sum().cast(pl.UInt32) for c, _ in pairs))
+        # One plan: the filtered events are shared.
+        for grouped in pl.collect_all(queries):
+            table = table.join(grouped, on=IDX, how="left", maintain_order="left")
     return table.with_columns(pl.col(k).fill_null(v) for k, v in fills.items())
 
 

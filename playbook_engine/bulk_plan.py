@@ -227,14 +227,7 @@ class AggSpec:
         if self.func not in ("count", "distinct", "min", "max", "days_since"):
             return None
         c, m = self.column, self.mask()
-        flat: list[pl.Expr] = []
-        out: list[pl.Expr] = []
-        if self.where is not None and self.where.x is not None:
-            reach = (pl.col("type") == self.event) & (pl.col("at") <= self.end)
-            if self.start is not None:
-                reach = reach & (pl.col("at") > self.start)
-            flat.append((reach & self.where.x.fill_null(False)).alias(c + "~x"))
-            out.append(pl.col(c + "~x").any().alias(c + "#x"))
+        flat, out = self.uncertain_parts()
         if self.func == "count":
             flat.append(m.alias(c + "~m"))
             out.append(pl.col(c + "~m").sum().alias(c))
@@ -263,6 +256,29 @@ class AggSpec:
                 distinct = distinct + pl.col(c + "~n").any().cast(pl.UInt32)
             out.append(distinct.alias(c))
         return flat, out
+
+    def uncertain_parts(self) -> tuple[list[pl.Expr], list[pl.Expr]]:
+        """`split` for column `<column>#x` alone, when the filter may be uncertain."""
+        if self.where is None or self.where.x is None:
+            return [], []
+        reach = (pl.col("type") == self.event) & (pl.col("at") <= self.end)
+        if self.start is not None:
+            reach = reach & (pl.col("at") > self.start)
+        c = self.column
+        return ([(reach & self.where.x.fill_null(False)).alias(c + "~x")],
+                [pl.col(c + "~x").any().alias(c + "#x")])
+
+    def values_read(self) -> tuple[str, pl.Expr]:
+        """For `distinct`: the column whose values it counts and the events it reads. The
+        count per account is that of the (account, value) pairs among the events read: a
+        user counts by its email, and one without an email counts too (null is a value
+        to `n_unique`); other values are read only where present."""
+        assert self.func == "distinct" and self.value_col is not None
+        m = self.mask()
+        if self.value_kind == "user":
+            present, _, email = user_columns(self.value_col)
+            return email, m & pl.col(present).is_not_null()
+        return self.value_col, m & pl.col(self.value_col).is_not_null()
 
     def defaults(self) -> dict[str, object]:
         """Values for accounts without any event read (the grouped pass leaves them out)."""

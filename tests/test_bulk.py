@@ -690,3 +690,11 @@ def test_aggregates_in_two_steps_are_the_filtered_ones() -> None:
     assert split.equals(filtered.select(split.columns))
     assert sorted(split.columns) == sorted(filtered.columns)
     assert AggSpec("c9", "sum", "login", "n", "number", None, 0, 99).split() is None
+    # `distinct` as `_with_aggregates` counts it: (account, value) pairs among the events read.
+    for s in specs:
+        if s.func == "distinct":
+            value, read = s.values_read()
+            pairs = (events.select("__idx", pl.col(value).alias("v"), read.alias("r"))
+                     .group_by("__idx", "v").agg(pl.col("r").any())
+                     .group_by("__idx").agg(pl.col("r").sum().cast(pl.UInt32)).sort("__idx"))
+            assert pairs.get_column("r").to_list() == filtered.get_column(s.column).to_list()
