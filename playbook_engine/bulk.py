@@ -296,11 +296,12 @@ def _candidates(
         del table
         if rows is not None:
             picked = picked.filter(pl.col(IDX).is_in(rows))
-        some = picked.filter(pl.any_horizontal(pl.col(f"r{i}") for i in masks)).get_column(IDX)
-        lasts = _last_fired(frames, [evaluator.rules[i] for i in masks], at, some)
+        founds = {i: picked.filter(pl.col(f"r{i}")).select(IDX, pl.col(f"s{i}").alias("sure"))
+                  for i in masks}
+        lasts = _last_fired(frames, {evaluator.rules[i].key: f.get_column(IDX)
+                                     for i, f in founds.items()}, at)
         chosen: dict[int, pl.DataFrame] = {}
-        for i in masks:
-            found = picked.filter(pl.col(f"r{i}")).select(IDX, pl.col(f"s{i}").alias("sure"))
+        for i, found in founds.items():
             last = lasts.get(evaluator.rules[i].key)
             if last is None:
                 found = found.with_columns(pl.lit(None, dtype=pl.Int64).alias("last"))
@@ -567,28 +568,36 @@ def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> p
 
 
 def _last_fired(
-    frames: Frames, rules: list[CompiledRule], at: datetime, rows: pl.Series
+    frames: Frames, wanted: dict[tuple[str, str], pl.Series], at: datetime
 ) -> dict[tuple[str, str], pl.DataFrame]:
     """Per rule (playbook, rule): the last earlier firing at or before `at` (`__idx`,
-    `last`) of the accounts `rows`, from the fixture's `fired` records."""
-    keys = sorted({cr.key for cr in rules})
+    `last`) of the accounts `wanted[rule]` (its candidates), from the fixture's `fired`
+    records."""
+    keys = sorted(wanted)
     if not keys or frames.fired.height == 0:
         return {}
     fired = frames.fired
     # The names as stored (categories, when loaded from JSON): the join then compares
-    # category codes, and the grouping is on two integers; the records can number tens of
-    # millions, and grouping on the names themselves costs four times as much.
-    wanted = pl.DataFrame(
+    # category codes; the records can number tens of millions.
+    names = pl.DataFrame(
         {"playbook": [k[0] for k in keys], "rule": [k[1] for k in keys],
          "__kid": list(range(len(keys)))},
         schema={"playbook": pl.String, "rule": pl.String, "__kid": pl.UInt32},
     ).with_columns(  # a name not among an Enum's values becomes null and matches nothing
         pl.col("playbook").cast(fired.schema["playbook"], strict=False),
         pl.col("rule").cast(fired.schema["rule"], strict=False))
+    # Only the (account, rule) pairs asked for: most records are of other pairs, and
+    # grouping them all (one group each, nearly) costs more than leaving them out.
+    pairs = pl.concat([
+        pl.DataFrame({IDX: rows.cast(pl.UInt32),
+                      "__kid": pl.Series([kid] * len(rows), dtype=pl.UInt32)})
+        for kid, key in enumerate(keys) for rows in [wanted[key]]])
+    rows = pairs.get_column(IDX).unique()
     last = (
         fired.lazy()
         .filter(pl.col(IDX).is_in(rows.implode()) & (pl.col("at") <= micros(at)))
-        .join(wanted.lazy(), on=["playbook", "rule"], how="inner")
+        .join(names.lazy(), on=["playbook", "rule"], how="inner")
+        .join(pairs.lazy(), on=[IDX, "__kid"], how="semi")
         .group_by("__kid", IDX)
         .agg(pl.col("at").max().alias("last"))
         .collect()
