@@ -384,8 +384,8 @@ def _account_columns(accounts: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Dat
 
 
 # Earlier evaluations the re-arming check looks at, at most; an account whose last firing
-# is older is held back only by a condition that is the same at every moment (else the
-# per-account path walks back as far as it needs).
+# is older may be found re-armed at one of them, but is never held back here: the
+# per-account path walks back as far as it needs.
 _REARM_STEPS = 62
 
 
@@ -445,11 +445,10 @@ def _not_rearmed(
         cr = evaluator.rules[i]
         assert cr.rule.when is not None
         steps = int(fired.select(pl.col("k").max()).item() or 0)
+        if planner.timeless(cr.rule.when):
+            steps = 1  # the same at every evaluation: one earlier look stands for all
         k_col = pl.col(f"k{i}")
         sure_terms = [k_col < _REARM_STEPS]
-        if planner.timeless(cr.rule.when):
-            # The same at every evaluation: one earlier look stands for all of them.
-            steps, sure_terms = 1, []
         false_terms = [pl.lit(False)]
         try:
             for k in range(1, steps + 1):
