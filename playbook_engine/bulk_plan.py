@@ -78,6 +78,10 @@ DAY_US = 86_400_000_000
 # Whole days between two dates Python can hold (years 1 to 9999) are fewer than this.
 DAYS_BOUND = 4_000_000.0
 ACCOUNT_PREFIX = "a:"
+# Plans up to this many levels and stages are computed in one lazy query (`select`): on
+# deeper ones (generated playbooks), polars' optimiser ran for minutes.
+_LAZY_LEVELS = 8
+_LAZY_STAGES = 400
 
 
 class Unsupported(Exception):
@@ -365,8 +369,20 @@ class Planner:
 
     def select(self, table: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.DataFrame:
         """`exprs` over `table` and the intermediate columns; within the one `select`,
-        polars computes a sub-expression that several expressions share once."""
-        return self.staged(table).select(exprs)
+        polars computes a sub-expression that several expressions share once.
+
+        A small, shallow plan (`_LAZY_LEVELS`, `_LAZY_STAGES`: that of a few dozen rules)
+        goes as one lazy query, a level after another, which computes only the columns
+        read and runs levels side by side; a bigger one a level at a time (`staged`).
+        """
+        levels = {level for _, _, level in self.stages}
+        if len(levels) > _LAZY_LEVELS or len(self.stages) > _LAZY_STAGES:
+            return self.staged(table).select(exprs)
+        query = table.lazy()
+        for level in sorted(levels):
+            query = query.with_columns(expr.alias(name) for name, expr, at in self.stages
+                                       if at == level)
+        return query.select(exprs).collect()
 
     def maybe(self, c: Val) -> pl.Expr:
         """`maybe_true`, over named columns."""
