@@ -155,8 +155,10 @@ def evaluate_bulk(
         if p.fallback is not None:
             stats.fallback[_rule_name(evaluator.rules[p.index])] = p.fallback
     known: dict[int, dict[int, bool]] = {}
+    rearmed: dict[int, set[int]] = {}
     with stats.phase("scan"):
-        by_account = _candidates(frames, planner, plans, moment, evaluator, wanted, known)
+        by_account = _candidates(frames, planner, plans, moment, evaluator, wanted, known,
+                                 rearmed)
     stats.candidates = sum(len(v) for v in by_account.values())
     stats.per_account = len(by_account)
     with stats.phase("per-account"):
@@ -165,7 +167,7 @@ def evaluate_bulk(
         count = available_workers() if workers is None else max(1, workers)
         with _progress(show, len(rows)) as advance, collector_paused():
             outcomes = _decide(evaluator, frames.source, moment, rows, by_account, known,
-                               count, advance)
+                               rearmed, count, advance)
     fired = [o for o in outcomes if o.fired]
     stats.fired = len(fired)
     stats.actions = sum(len(o.actions) for o in fired)
@@ -209,6 +211,7 @@ def _decide(
     rows: list[int],
     by_account: dict[int, list[int]],
     known: dict[int, dict[int, bool]],
+    rearmed: dict[int, set[int]],
     workers: int,
     advance: Callable[[int], None],
 ) -> list[RuleOutcome]:
@@ -230,7 +233,7 @@ def _decide(
 
     def prepare(batch: list[list[int]]) -> list[Callable[[], list[RuleOutcome]]]:
         return [_task(evaluator, source.prepare(part, [reads(by_account[row]) for row in part]),
-                      part, at, by_account, known) for part in batch]
+                      part, at, by_account, known, rearmed) for part in batch]
 
     outcomes: list[RuleOutcome] = []
     tasks = prepare(batches[0]) if batches else []
@@ -318,12 +321,13 @@ def _task(
     at: datetime,
     by_account: dict[int, list[int]],
     known: dict[int, dict[int, bool]],
+    rearmed: dict[int, set[int]],
 ) -> Callable[[], list[RuleOutcome]]:
     def decide() -> list[RuleOutcome]:
         outcomes: list[RuleOutcome] = []
         for row, account in zip(part, build(), strict=True):
             outcomes.extend(evaluator.evaluate_rules(account, at, by_account[row],
-                                                     known.get(row)))
+                                                     known.get(row), rearmed.get(row, ())))
         return outcomes
 
     return decide
@@ -406,9 +410,11 @@ def _candidates(
     evaluator: Evaluator,
     wanted: list[int] | None,
     known: dict[int, dict[int, bool]],
+    rearmed: dict[int, set[int]],
 ) -> dict[int, list[int]]:
     """For each account that may fire something, the rules it may fire (by index); in
-    `known`, the rules whose condition is surely true for it."""
+    `known`, the rules whose condition is surely true for it; in `rearmed`, the state
+    rules surely re-armed since their last firing (`_not_rearmed`)."""
     table = frames.accounts
     table = _with_history(frames, planner, table)
     table = _with_aggregates(frames, planner, table)
@@ -423,11 +429,12 @@ def _candidates(
         del table
         if rows is not None:
             picked = picked.filter(pl.col(IDX).is_in(rows))
-        some = picked.filter(pl.any_horizontal(pl.col(f"r{i}") for i in masks)).get_column(IDX)
-        lasts = _last_fired(frames, [evaluator.rules[i] for i in masks], at, some)
+        founds = {i: picked.filter(pl.col(f"r{i}")).select(IDX, pl.col(f"s{i}").alias("sure"))
+                  for i in masks}
+        lasts = _last_fired(frames, {evaluator.rules[i].key: f.get_column(IDX)
+                                     for i, f in founds.items()}, at)
         chosen: dict[int, pl.DataFrame] = {}
-        for i in masks:
-            found = picked.filter(pl.col(f"r{i}")).select(IDX, pl.col(f"s{i}").alias("sure"))
+        for i, found in founds.items():
             last = lasts.get(evaluator.rules[i].key)
             if last is None:
                 found = found.with_columns(pl.lit(None, dtype=pl.Int64).alias("last"))
@@ -437,9 +444,12 @@ def _candidates(
                 found = found.filter(~_held_back(evaluator.rules[i], at))
             chosen[i] = found
         if planner.zone_fixed:
-            held = _not_rearmed(frames, evaluator, chosen, at)
+            held, armed = _not_rearmed(frames, evaluator, chosen, at)
             chosen = {i: c.filter(~pl.col(IDX).is_in(held[i])) if held.get(i) else c
                       for i, c in chosen.items()}
+            for i, armed_rows in armed.items():
+                for row in armed_rows:
+                    rearmed.setdefault(row, set()).add(i)
         for i, found in chosen.items():
             for row, sure in found.select(IDX, "sure").iter_rows():
                 by_account.setdefault(row, []).append(i)
@@ -507,20 +517,24 @@ def _account_columns(accounts: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.Dat
 
 
 # Earlier evaluations the re-arming check looks at, at most; an account whose last firing
-# is older goes to the per-account path, which walks back as far as it needs.
+# is older may be found re-armed at one of them, but is never held back here: the
+# per-account path walks back as far as it needs.
 _REARM_STEPS = 62
 
 
 def _not_rearmed(
     frames: Frames, evaluator: Evaluator, chosen: dict[int, pl.DataFrame], at: datetime
-) -> dict[int, list[int]]:
-    """Candidates surely held back by the default firing semantics, by rule.
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Candidates surely held back by the default firing semantics, and candidates surely
+    re-armed since their last firing, by rule.
 
     A state rule that fired before (at `last`) fires again only when its condition was
     false at some evaluation strictly after `last` (`Evaluator._rearmed`), or, with
     `repeat every D`, once D has passed. Here the condition is planned at the earlier
     evaluations `at - k * interval` (k = 1, 2, ...) for the candidates with an earlier
-    firing: where it is surely not false at every one after `last`, the rule cannot fire.
+    firing: where it is surely not false at every one after `last`, the rule cannot fire
+    (unless D has passed); where it is surely false (a false from the plan is exact) at
+    one of them, the rule is re-armed, and the evaluator need not look back.
     """
     step = evaluator.settings.interval
     moments = [at - step * k for k in range(1, _REARM_STEPS + 1)]
@@ -528,6 +542,8 @@ def _not_rearmed(
     now = micros(at)
     todo: dict[int, pl.DataFrame] = {}
     held_rows: dict[int, list[int]] = {}
+    armed_rows: dict[int, list[int]] = {}
+    free: dict[int, set[int]] = {}  # rows a `repeat every` lets fire: never held back
     for i, found in chosen.items():
         rule = evaluator.rules[i].rule
         if rule.once_per_account:
@@ -535,28 +551,38 @@ def _not_rearmed(
         fired = found.filter(pl.col("last").is_not_null())
         if rule.repeat_every is not None:
             reach = duration_delta(rule.repeat_every) // timedelta(microseconds=1)
-            fired = fired.filter(pl.lit(now) - pl.col("last") < reach)
+            past = fired.filter(pl.lit(now) - pl.col("last") >= reach)
+            if past.height:
+                free[i] = set(past.get_column(IDX).to_list())
+                fired = fired.with_columns(
+                    (pl.lit(now) - pl.col("last") >= reach).alias("__free"))
         # How many earlier evaluations fall strictly after the last firing: none (it
-        # fired at the previous evaluation, say) and the rule is surely held back.
+        # fired at the previous evaluation, say) and the rule is surely held back. All
+        # of them (`_REARM_STEPS`, or more): it may be re-armed at one of those, but
+        # whether it is held back takes a longer look (the per-account path's).
         after = pl.sum_horizontal(*(pl.col("last") < t for t in stamps)).alias("k")
-        fired = fired.with_columns(after).filter(pl.col("k") < _REARM_STEPS)
-        held_rows[i] = fired.filter(pl.col("k") == 0).get_column(IDX).to_list()
+        fired = fired.with_columns(after)
+        held_rows[i] = fired.filter(
+            (pl.col("k") == 0) & ~pl.col("__free") if i in free else pl.col("k") == 0
+        ).get_column(IDX).to_list()
         fired = fired.filter(pl.col("k") > 0)
         if fired.height:
             todo[i] = fired
     if not todo:
-        return held_rows
+        return held_rows, armed_rows
     rows = sorted(set().union(*(set(f.get_column(IDX).to_list()) for f in todo.values())))
     sub = select_rows(frames, rows)
     planner = Planner(evaluator.program, sub, at, step, True)
-    checks: dict[int, pl.Expr] = {}
+    checks: dict[int, tuple[pl.Expr, pl.Expr]] = {}
     for i, fired in todo.items():
         cr = evaluator.rules[i]
         assert cr.rule.when is not None
         steps = int(fired.select(pl.col("k").max()).item() or 0)
         if planner.timeless(cr.rule.when):
             steps = 1  # the same at every evaluation: one earlier look stands for all
-        terms = [pl.lit(True)]
+        k_col = pl.col(f"k{i}")
+        sure_terms = [k_col < _REARM_STEPS]
+        false_terms = [pl.lit(False)]
         try:
             for k in range(1, steps + 1):
                 c = planner.condition(cr.rule.when, Ctx(moments[k - 1]))
@@ -564,10 +590,14 @@ def _not_rearmed(
                 sure = v.fill_null(True)
                 if c.x is not None:
                     sure = sure & ~(v.is_null() & planner.temp(c.x).fill_null(False))
-                terms.append(sure | (pl.col(f"k{i}") < k) if steps > 1 else sure)
+                false = ~v.fill_null(True)  # a false from the plan is exact
+                if steps > 1:
+                    sure, false = sure | (k_col < k), false & (k_col >= k)
+                sure_terms.append(sure)
+                false_terms.append(false)
         except Unsupported:
             continue
-        checks[i] = pl.all_horizontal(terms)
+        checks[i] = (pl.all_horizontal(sure_terms), pl.any_horizontal(false_terms))
     table = _with_aggregates(sub, planner, _with_history(sub, planner, sub.accounts))
     staged = planner.staged(table)
     mapping = pl.DataFrame({IDX: pl.Series(range(len(rows)), dtype=pl.UInt32),
@@ -577,14 +607,19 @@ def _not_rearmed(
                              pl.lit(f"k{i}").alias("__rule")) for i, f in todo.items()])
     wide = ks.pivot(on="__rule", index="__row", values="k")
     staged = staged.join(wide, on="__row", how="left", maintain_order="left")
-    # Every rule's check in one query, then a cheap filter on each finished column.
-    held = staged.lazy().select(
-        "__row", *[(pl.col(f"k{i}").is_not_null() & check).alias(f"h{i}")
-                   for i, check in checks.items()]).collect()
+    # Every rule's checks in one query, then a cheap filter on each finished column.
+    verdicts = staged.lazy().select(
+        "__row",
+        *[(pl.col(f"k{i}").is_not_null() & held).alias(f"h{i}")
+          for i, (held, _) in checks.items()],
+        *[(pl.col(f"k{i}").is_not_null() & armed).alias(f"a{i}")
+          for i, (_, armed) in checks.items()],
+    ).collect()
     for i in checks:
-        found = held.filter(pl.col(f"h{i}"))
-        held_rows[i] = held_rows.get(i, []) + found.get_column("__row").to_list()
-    return held_rows
+        kept = verdicts.filter(pl.col(f"h{i}")).get_column("__row").to_list()
+        held_rows[i] = held_rows.get(i, []) + [r for r in kept if r not in free.get(i, ())]
+        armed_rows[i] = verdicts.filter(pl.col(f"a{i}")).get_column("__row").to_list()
+    return held_rows, armed_rows
 
 
 def _with_history(frames: Frames, planner: Planner, table: pl.DataFrame) -> pl.DataFrame:
@@ -626,41 +661,75 @@ def _with_aggregates(frames: Frames, planner: Planner, table: pl.DataFrame) -> p
         reach = pl.col("at") <= max(s.end for s in group)
         if all(s.start is not None for s in group):
             reach = reach & (pl.col("at") > min(s.start for s in group if s.start is not None))
-        aggregations = [expr for s in group for expr in s.aggregations()]
+        # Most aggregates in two steps (`AggSpec.split`): columns over the events, then
+        # plain aggregations of those (a filter per account and aggregate costs twice).
+        # `distinct` counts (account, value) pairs: one grouping by both per value column.
+        flat: list[pl.Expr] = []
+        aggregations: list[pl.Expr] = []
+        by_value: dict[str, list[tuple[str, pl.Expr]]] = {}
+        for s in group:
+            parts = s.uncertain_parts() if s.func == "distinct" else s.split()
+            if parts is None:
+                aggregations += s.aggregations()
+                continue
+            flat += parts[0]
+            aggregations += parts[1]
+            if s.func == "distinct":
+                value, read = s.values_read()
+                by_value.setdefault(value, []).append((s.column, read))
+        reads = [read for pairs in by_value.values() for _, read in pairs]
         # Lazy, so that only the columns read are carried through the filter: the events
         # table is tens of millions of rows with a column per event field.
         events = frames.events.lazy().filter((pl.col("type") == event) & reach)
-        extra = _account_columns(table, aggregations)
+        extra = _account_columns(table, [*flat, *aggregations, *reads])
         if extra is not None:
             events = events.join(extra.lazy(), on=IDX, how="left", maintain_order="left")
-        grouped = events.group_by(IDX).agg(aggregations).collect()
-        table = table.join(grouped, on=IDX, how="left", maintain_order="left")
+        queries = []
+        if aggregations:
+            queries.append(events.with_columns(flat).group_by(IDX).agg(aggregations))
+        for value, pairs in sorted(by_value.items()):
+            queries.append(
+                events.select(IDX, pl.col(value).alias("__value"),
+                              *[read.alias(c) for c, read in pairs])
+                .group_by(IDX, "__value").agg(pl.col(c).any() for c, _ in pairs)
+                .group_by(IDX).agg(pl.col(c).sum().cast(pl.UInt32) for c, _ in pairs))
+        # One plan: the filtered events are shared.
+        for grouped in pl.collect_all(queries):
+            table = table.join(grouped, on=IDX, how="left", maintain_order="left")
     return table.with_columns(pl.col(k).fill_null(v) for k, v in fills.items())
 
 
 def _last_fired(
-    frames: Frames, rules: list[CompiledRule], at: datetime, rows: pl.Series
+    frames: Frames, wanted: dict[tuple[str, str], pl.Series], at: datetime
 ) -> dict[tuple[str, str], pl.DataFrame]:
     """Per rule (playbook, rule): the last earlier firing at or before `at` (`__idx`,
-    `last`) of the accounts `rows`, from the fixture's `fired` records."""
-    keys = sorted({cr.key for cr in rules})
+    `last`) of the accounts `wanted[rule]` (its candidates), from the fixture's `fired`
+    records."""
+    keys = sorted(wanted)
     if not keys or frames.fired.height == 0:
         return {}
     fired = frames.fired
     # The names as stored (categories, when loaded from JSON): the join then compares
-    # category codes, and the grouping is on two integers; the records can number tens of
-    # millions, and grouping on the names themselves costs four times as much.
-    wanted = pl.DataFrame(
+    # category codes; the records can number tens of millions.
+    names = pl.DataFrame(
         {"playbook": [k[0] for k in keys], "rule": [k[1] for k in keys],
          "__kid": list(range(len(keys)))},
         schema={"playbook": pl.String, "rule": pl.String, "__kid": pl.UInt32},
     ).with_columns(  # a name not among an Enum's values becomes null and matches nothing
         pl.col("playbook").cast(fired.schema["playbook"], strict=False),
         pl.col("rule").cast(fired.schema["rule"], strict=False))
+    # Only the (account, rule) pairs asked for: most records are of other pairs, and
+    # grouping them all (one group each, nearly) costs more than leaving them out.
+    pairs = pl.concat([
+        pl.DataFrame({IDX: rows.cast(pl.UInt32),
+                      "__kid": pl.Series([kid] * len(rows), dtype=pl.UInt32)})
+        for kid, key in enumerate(keys) for rows in [wanted[key]]])
+    rows = pairs.get_column(IDX).unique()
     last = (
         fired.lazy()
         .filter(pl.col(IDX).is_in(rows.implode()) & (pl.col("at") <= micros(at)))
-        .join(wanted.lazy(), on=["playbook", "rule"], how="inner")
+        .join(names.lazy(), on=["playbook", "rule"], how="inner")
+        .join(pairs.lazy(), on=[IDX, "__kid"], how="semi")
         .group_by("__kid", IDX)
         .agg(pl.col("at").max().alias("last"))
         .collect()

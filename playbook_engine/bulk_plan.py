@@ -78,6 +78,10 @@ DAY_US = 86_400_000_000
 # Whole days between two dates Python can hold (years 1 to 9999) are fewer than this.
 DAYS_BOUND = 4_000_000.0
 ACCOUNT_PREFIX = "a:"
+# Plans up to this many levels and stages are computed in one lazy query (`select`): on
+# deeper ones (generated playbooks), polars' optimiser ran for minutes.
+_LAZY_LEVELS = 8
+_LAZY_STAGES = 400
 
 
 class Unsupported(Exception):
@@ -219,6 +223,67 @@ class AggSpec:
             out.append(pl.col("at").filter(m).max().alias(c))
         return out
 
+    def split(self) -> tuple[list[pl.Expr], list[pl.Expr]] | None:
+        """The aggregations in two steps: columns computed over the events, row by row,
+        then plain per-account aggregations of those columns (`group_by(__idx).agg`):
+        the same values as `aggregations`, without a filter per account and aggregate.
+        None for `sum`, `average` (a float sum in another order) and `last`."""
+        if self.func not in ("count", "distinct", "min", "max", "days_since"):
+            return None
+        c, m = self.column, self.mask()
+        flat, out = self.uncertain_parts()
+        if self.func == "count":
+            flat.append(m.alias(c + "~m"))
+            out.append(pl.col(c + "~m").sum().alias(c))
+        elif self.func == "days_since":
+            flat.append(pl.when(m).then(pl.col("at")).alias(c + "~v"))
+            out.append(pl.col(c + "~v").max().alias(c))
+        elif self.func in ("min", "max"):
+            assert self.value_col is not None
+            flat.append(pl.when(m).then(pl.col(self.value_col)).alias(c + "~v"))
+            v = pl.col(c + "~v")
+            out.append((v.min() if self.func == "min" else v.max()).alias(c))
+        else:  # distinct: the values read, null elsewhere; null is not counted...
+            assert self.value_col is not None
+            if self.value_kind == "user":
+                present, _, email = user_columns(self.value_col)
+                read = m & pl.col(present).is_not_null()
+                value = pl.col(email)
+            else:
+                value = pl.col(self.value_col)
+                read = m & value.is_not_null()
+            flat.append(pl.when(read).then(value).alias(c + "~v"))
+            v = pl.col(c + "~v")
+            distinct = v.n_unique().cast(pl.UInt32) - (v.null_count() > 0).cast(pl.UInt32)
+            if self.value_kind == "user":  # ...but a user without an email is a value
+                flat.append((read & value.is_null()).alias(c + "~n"))
+                distinct = distinct + pl.col(c + "~n").any().cast(pl.UInt32)
+            out.append(distinct.alias(c))
+        return flat, out
+
+    def uncertain_parts(self) -> tuple[list[pl.Expr], list[pl.Expr]]:
+        """`split` for column `<column>#x` alone, when the filter may be uncertain."""
+        if self.where is None or self.where.x is None:
+            return [], []
+        reach = (pl.col("type") == self.event) & (pl.col("at") <= self.end)
+        if self.start is not None:
+            reach = reach & (pl.col("at") > self.start)
+        c = self.column
+        return ([(reach & self.where.x.fill_null(False)).alias(c + "~x")],
+                [pl.col(c + "~x").any().alias(c + "#x")])
+
+    def values_read(self) -> tuple[str, pl.Expr]:
+        """For `distinct`: the column whose values it counts and the events it reads. The
+        count per account is that of the (account, value) pairs among the events read: a
+        user counts by its email, and one without an email counts too (null is a value
+        to `n_unique`); other values are read only where present."""
+        assert self.func == "distinct" and self.value_col is not None
+        m = self.mask()
+        if self.value_kind == "user":
+            present, _, email = user_columns(self.value_col)
+            return email, m & pl.col(present).is_not_null()
+        return self.value_col, m & pl.col(self.value_col).is_not_null()
+
     def defaults(self) -> dict[str, object]:
         """Values for accounts without any event read (the grouped pass leaves them out)."""
         fills: dict[str, object] = {}
@@ -251,6 +316,7 @@ class Planner:
     stages: list[tuple[str, pl.Expr, int]] = field(default_factory=list)
     _levels: dict[str, int] = field(default_factory=dict)
     _memo: dict[tuple[n.Expr, Ctx], Val] = field(default_factory=dict)
+    _named: dict[tuple[n.Expr, Ctx], Val] = field(default_factory=dict)
     _stack: list[str] = field(default_factory=list)
     _steps: dict[tuple[str, str], bool] = field(default_factory=dict)
 
@@ -303,8 +369,20 @@ class Planner:
 
     def select(self, table: pl.DataFrame, exprs: Sequence[pl.Expr]) -> pl.DataFrame:
         """`exprs` over `table` and the intermediate columns; within the one `select`,
-        polars computes a sub-expression that several expressions share once."""
-        return self.staged(table).select(exprs)
+        polars computes a sub-expression that several expressions share once.
+
+        A small, shallow plan (`_LAZY_LEVELS`, `_LAZY_STAGES`: that of a few dozen rules)
+        goes as one lazy query, a level after another, which computes only the columns
+        read and runs levels side by side; a bigger one a level at a time (`staged`).
+        """
+        levels = {level for _, _, level in self.stages}
+        if len(levels) > _LAZY_LEVELS or len(self.stages) > _LAZY_STAGES:
+            return self.staged(table).select(exprs)
+        query = table.lazy()
+        for level in sorted(levels):
+            query = query.with_columns(expr.alias(name) for name, expr, at in self.stages
+                                       if at == level)
+        return query.select(exprs).collect()
 
     def maybe(self, c: Val) -> pl.Expr:
         """`maybe_true`, over named columns."""
@@ -324,6 +402,18 @@ class Planner:
         if value.kind != "bool":
             raise Unsupported("a value used as a condition")
         return value
+
+    def named_condition(self, expr: n.Expr, ctx: Ctx) -> Val:
+        """`condition`, its value and uncertain rows as named columns (not over events):
+        for a condition read at several moments (`for`), computed once per moment."""
+        if ctx.on_events:
+            return self.condition(expr, ctx)
+        key = (expr, ctx)
+        if key not in self._named:
+            c = self.condition(expr, ctx)
+            self._named[key] = replace(c, v=self.temp(c.v),
+                                       x=None if c.x is None else self.temp(c.x))
+        return self._named[key]
 
     def timeless(self, expr: n.Expr) -> bool:
         """Whether the expression has one value at every moment for every account: no
@@ -617,11 +707,11 @@ class Planner:
 
     def _v_For(self, e: n.For, ctx: Ctx) -> Val:
         span = duration_delta(e.duration)
-        result = self.condition(e.condition, ctx)
+        result = self.named_condition(e.condition, ctx)
         k = 1
         while self.interval * k <= span:
             shifted = replace(ctx, moment=ctx.moment - self.interval * k)
-            result = _and(result, self.condition(e.condition, shifted))
+            result = _and(result, self.named_condition(e.condition, shifted))
             k += 1
         return result
 

@@ -585,3 +585,116 @@ def test_json_lines_in_many_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert whole.events.equals(chunked.events.select(whole.events.columns))
     assert evaluate_bulk(engine, chunked).as_json() == engine.dry_run(
         fixture, bulk=False).as_json()
+
+
+# --------------------------------------------------------------------------- re-arming
+
+
+def test_the_scan_hands_over_the_rules_it_proves_re_armed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state rule that fired before: held back where its condition was surely not false
+    since, handed to the evaluator as re-armed where it was surely false at an evaluation
+    since (the evaluator then does not look back), left to the evaluator otherwise."""
+    from playbook_engine.evaluate import Evaluator
+
+    engine = _engine("""\
+playbook "P"
+  rule "Low"
+    when health < 50
+    then notify "c" "low"
+  rule "Low, again"
+    when health < 50
+    then notify "c" "low again"
+    repeat every 3 days
+""")
+    day = timedelta(days=1)
+
+    def account(i: int, values: list[object], fired: datetime | None) -> facts.Account:
+        times = tuple(AT - day * (len(values) - j) for j in range(len(values)))
+        typed = tuple(None if v is None else Decimal(str(v)) for v in values)
+        firings = () if fired is None else (
+            facts.Firing("P", "Low", fired), facts.Firing("P", "Low, again", fired))
+        return facts.Account(id=f"a{i}", name=None, fields={"health": Decimal(40)}, as_of=AT,
+                             history={"health": facts.History(times, typed)}, fired=firings)
+
+    accounts = [
+        account(0, [40, 40, 60, 40, 40], AT - day * 5),  # false 3 days ago: re-armed
+        account(1, [40, 40, 40, 40, 40], AT - day * 5),  # true since: held back
+        account(2, [40, 40, None, 40, 40], AT - day * 5),  # unknown does not re-arm
+        account(3, [40, 60, 40, 40, 40], AT - day),  # fired at the previous evaluation
+        account(4, [40, 60, 40, 40, 40], None),  # never fired
+        account(5, [60, 40, 40, 40, 40], AT - day * 100),  # false long after it fired
+    ]
+    seen: dict[str, list[int]] = {}
+    decide = Evaluator.evaluate_rules
+
+    def spy(self: Evaluator, account: facts.Account, at: datetime, indices: Iterable[int],
+            known: dict[int, bool] | None = None, rearmed: Iterable[int] = ()) -> list[object]:
+        if rearmed:
+            seen[account.id] = sorted(rearmed)
+        return decide(self, account, at, indices, known, rearmed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Evaluator, "evaluate_rules", spy)
+    frames = frames_from_accounts(accounts, engine.program, as_of=AT, timezone=TOKYO)
+    evaluator = engine.evaluator(TOKYO)
+    bulk = evaluate_bulk(evaluator, frames, AT)
+    assert seen == {"a0": [0, 1], "a5": [0, 1]}
+    fired = sorted((o.account, o.rule) for o in bulk.outcomes if o.fired)
+    assert fired == [("a0", "Low"), ("a0", "Low, again"), ("a1", "Low, again"),
+                     ("a2", "Low, again"), ("a4", "Low"), ("a4", "Low, again"),
+                     ("a5", "Low"), ("a5", "Low, again")]
+    assert bulk.as_json() == dry_run(evaluator, accounts, AT).as_json()
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def test_aggregates_in_two_steps_are_the_filtered_ones() -> None:
+    """`AggSpec.split` (columns over the events, then plain aggregations) gives what the
+    filter per account and aggregate gives: nulls, users without an email, no events."""
+    from playbook_engine.bulk_plan import AggSpec, Val
+
+    rows = 400
+    events = pl.DataFrame({
+        "__idx": [i % 37 for i in range(rows)],
+        "type": ["login" if i % 5 else "nps" for i in range(rows)],
+        "at": [(i * 7919) % 100 for i in range(rows)],
+        "n": [None if i % 11 == 0 else float((i * 31) % 17) for i in range(rows)],
+        "t": [None if i % 13 == 0 else f"v{(i * 17) % 5}" for i in range(rows)],
+        "u": [None if i % 7 == 0 else True for i in range(rows)],
+        "u@name": [f"n{i % 3}" for i in range(rows)],
+        "u@email": [None if i % 4 == 0 else f"e{(i * 3) % 6}" for i in range(rows)],
+    }, schema_overrides={"__idx": pl.UInt32})
+    where = Val("bool", pl.col("n") > 3, x=pl.col("n") > 12)
+    specs = [
+        AggSpec("c0", "count", "login", None, "null", None, 20, 80),
+        AggSpec("c1", "count", "login", None, "null", where, None, 90),
+        AggSpec("c2", "distinct", "login", "t", "text", None, 10, 70),
+        AggSpec("c3", "distinct", "login", "u", "user", None, 0, 99),
+        AggSpec("c4", "distinct", "login", "u", "user", where, 30, 60),
+        AggSpec("c5", "min", "login", "n", "number", None, 5, 50),
+        AggSpec("c6", "max", "login", "n", "number", where, 40, 95),
+        AggSpec("c7", "days_since", "login", None, "null", None, None, 66),
+        AggSpec("c8", "count", "login", None, "null", None, 200, 300),  # no event
+    ]
+    filtered = events.group_by("__idx").agg(
+        e for s in specs for e in s.aggregations()).sort("__idx")
+    flat: list[pl.Expr] = []
+    grouped: list[pl.Expr] = []
+    for s in specs:
+        parts = s.split()
+        assert parts is not None
+        flat += parts[0]
+        grouped += parts[1]
+    split = events.with_columns(flat).group_by("__idx").agg(grouped).sort("__idx")
+    assert split.equals(filtered.select(split.columns))
+    assert sorted(split.columns) == sorted(filtered.columns)
+    assert AggSpec("c9", "sum", "login", "n", "number", None, 0, 99).split() is None
+    # `distinct` as `_with_aggregates` counts it: (account, value) pairs among the events read.
+    for s in specs:
+        if s.func == "distinct":
+            value, read = s.values_read()
+            pairs = (events.select("__idx", pl.col(value).alias("v"), read.alias("r"))
+                     .group_by("__idx", "v").agg(pl.col("r").any())
+                     .group_by("__idx").agg(pl.col("r").sum().cast(pl.UInt32)).sort("__idx"))
+            assert pairs.get_column("r").to_list() == filtered.get_column(s.column).to_list()

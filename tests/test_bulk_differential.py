@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -27,9 +29,11 @@ from playbook_engine import facts
 from playbook_engine.bulk import BulkStats, evaluate_bulk, frames_from_fixture, load_frames
 from playbook_engine.bulk_frames import frames_from_accounts
 from playbook_engine.bulk_plan import Ctx, Planner, _off_steps, maybe_true
+from playbook_engine.compile import Frame
 from playbook_engine.decisions import RuleOutcome
 from playbook_engine.dryrun import dry_run
 from playbook_engine.engine import Engine
+from playbook_engine.evaluate import CompiledRule, Evaluator
 from playbook_engine.parse import parse_expression
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -217,12 +221,34 @@ def accounts(draw: st.DrawFn, index: int, keys: list[tuple[str, str]], as_of: da
     )
 
 
+def _check_rearmed(evaluator: Evaluator) -> None:
+    """Every rule the scan hands over as re-armed is re-armed, by the evaluator's own
+    look-back (checked whatever the rule's condition now)."""
+    blocked = evaluator._blocked
+
+    def check(cr: CompiledRule, frame: Frame, condition: Any, run: list[facts.Firing],
+              notes: list[str], rearmed: bool = False) -> str | None:
+        if rearmed:
+            earlier = sorted(f.at for f in run if (f.playbook, f.rule) == cr.key
+                             and f.at <= frame.at)
+            assert earlier and evaluator._rearmed(cr, frame, earlier[-1])
+            REARMED[0] += 1
+        return blocked(cr, frame, condition, run, notes, rearmed)
+
+    evaluator._blocked = check  # type: ignore[method-assign]
+
+
+# Re-armed verdicts checked so far (the generated accounts must give some).
+REARMED = [0]
+
+
 def _compare(engine: Engine, items: list[facts.Account], at: datetime,
              interval: timedelta) -> BulkStats:
     evaluator = engine.evaluator(TOKYO, interval)
     reference = dry_run(evaluator, items, at)
     frames = frames_from_accounts(items, engine.program, as_of=items[0].as_of, timezone=TOKYO)
     stats = BulkStats()
+    _check_rearmed(evaluator)
     bulk = evaluate_bulk(evaluator, frames, at, interval, stats=stats)
     fired_ref = [(o.account, o.playbook, o.rule, o.event_at) for o in reference.outcomes
                  if o.fired]
@@ -257,6 +283,46 @@ def test_bulk_matches_per_account(data: st.DataObject, text: str) -> None:
                                           timedelta(hours=12)]))
     items = [data.draw(accounts(i, keys, as_of)) for i in range(data.draw(st.integers(1, 8)))]
     _compare(engine, items, at, interval)
+
+
+# Conditions on health, whose history the accounts below draw: true, false or unknown at
+# the earlier evaluations.
+HEALTH = ["health < 50", "health >= 50", "not (health < 60)", "health < 60 for 3 days",
+          "health < 50 or seats > 10", "at-risk", "health is missing", "health = 48.5",
+          "health + 0.1 > 48.6", "health / seats > 0.5", "health drops below 50"]
+
+
+def test_re_armed_verdicts_are_the_look_back() -> None:
+    """State rules that fired before, at earlier evaluations where their condition was
+    true, false or unknown: every re-armed verdict of the scan is checked against the
+    evaluator's look-back (`_check_rearmed`), and some are given."""
+    REARMED[0] = 0
+
+    # Fewer, smaller examples than above: each plans its rule at up to 62 earlier moments.
+    @settings(_SETTINGS, max_examples=max(_SETTINGS.max_examples // 2, 1))
+    @given(data=st.data(), cond=st.one_of(st.sampled_from(HEALTH), simple_conditions(1)),
+           modifier=st.sampled_from(["", "    repeat every 3 days\n",
+                                     "    at most once every 10 days\n"]))
+    def run(data: st.DataObject, cond: str, modifier: str) -> None:
+        engine = _engine(f'playbook "P"\n  rule "R"\n    when {cond}\n    then\n'
+                         f'      notify "c" "hi"\n{modifier}')
+        assume(engine.ok)
+        interval = timedelta(days=1)
+        items = []
+        for i in range(data.draw(st.integers(1, 8))):
+            item = data.draw(accounts(i, [("P", "R")], AT))
+            # A recent firing, and health changing since: re-armed or not.
+            last = AT - timedelta(days=data.draw(st.one_of(st.integers(0, 20),
+                                                           st.integers(55, 70))),
+                                  hours=data.draw(st.sampled_from([0, 0, 6, 12])))
+            times = sorted(data.draw(st.lists(_moments(AT), min_size=1, max_size=5)))
+            values = tuple(data.draw(_numbers()) for _ in times)
+            history = {**item.history, "health": facts.History(tuple(times), values)}
+            items.append(replace(item, fired=(facts.Firing("P", "R", last),), history=history))
+        _compare(engine, items, AT, interval)
+
+    run()
+    assert REARMED[0] > 0
 
 
 # --------------------------------------------------------------------------- the spec
