@@ -226,14 +226,13 @@ def _check_rearmed(evaluator: Evaluator) -> None:
     look-back (checked whatever the rule's condition now)."""
     blocked = evaluator._blocked
 
-    def check(cr: CompiledRule, frame: Frame, condition: Any, run: list[facts.Firing],
+    def check(cr: CompiledRule, frame: Frame, condition: Any, call: Any,
               notes: list[str], rearmed: bool = False) -> str | None:
         if rearmed:
-            earlier = sorted(f.at for f in run if (f.playbook, f.rule) == cr.key
-                             and f.at <= frame.at)
+            earlier = call.fired(cr.key, frame.at)  # the rule's firings, in time order
             assert earlier and evaluator._rearmed(cr, frame, earlier[-1])
             REARMED[0] += 1
-        return blocked(cr, frame, condition, run, notes, rearmed)
+        return blocked(cr, frame, condition, call, notes, rearmed)
 
     evaluator._blocked = check  # type: ignore[method-assign]
 
