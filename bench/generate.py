@@ -298,8 +298,8 @@ def _events(schema: n.Schema, seed: int, start: int, size: int, per: int,
 def generate_frames(engine: Engine, accounts: int, events: int, seed: int = 0,
                     steady: bool = False) -> Frames:
     """The accounts as the bulk path's tables, with no JSON in between."""
-    from playbook_engine.bulk_frames import event_layout as layout_of
     from playbook_engine.bulk_accounts import ColumnSource
+    from playbook_engine.bulk_frames import event_layout as layout_of
 
     schema = engine.program.schema
     assert schema is not None
