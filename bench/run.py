@@ -30,7 +30,7 @@ FULL = {
     # (bulk._not_rearmed) grew faster than linearly, and past 8 GB on 2,000 accounts.
     "evaluate": ["--accounts", "100000", "--repeat", "20000"],
     "compare": ["--accounts", "1000000", "--rules", "20", "--cap", "20000", "--probe"],
-    "dryrun": ["--accounts", "50000", "--events", "12", "--repeat", "3"],
+    "dryrun": ["--accounts", "50000", "--events", "12", "--repeat", "5"],
     "sweep": ["--accounts", "1000000", "--events", "30", "--steady"],
 }
 QUICK = {
