@@ -291,6 +291,9 @@ def test_what_only_looks_like_one_account_a_line(tmp_path: Path, case: str) -> N
         assert str(ours.value) == str(problem)
     else:  # fixtures.py takes it after all: then the same accounts
         built = load_frames(path, engine).source.accounts(range(len(reference.accounts)))
+        if b'"now"' not in data:  # `now` is the second each load ran in: they may differ
+            built = [replace(a, as_of=r.as_of)
+                     for a, r in zip(built, reference.accounts, strict=True)]
         assert _exactly(built) == _exactly(reference.accounts)
 
 
