@@ -85,6 +85,8 @@ DAY = timedelta(days=1)
 # bar); with several workers, how much larger each round of tasks is than the one before.
 _CHUNK = 2_000
 _GROWTH = 4
+# Chunks in a round at most: what is prepared at once stays bounded (a million accounts).
+_LARGEST_ROUND = 500
 
 
 class BulkEvaluation(Evaluation):
@@ -301,11 +303,11 @@ def _rounds(chunks: list[list[int]], workers: int) -> list[list[list[int]]]:
     forks its workers anew, and a fork costs both sides copies of the memory pages they
     then write to, so fewer rounds are cheaper."""
     rounds: list[list[list[int]]] = []
-    size, start = workers, 0
+    size, start = min(workers, _LARGEST_ROUND), 0
     while start < len(chunks):
         rounds.append(chunks[start:start + size])
         start += size
-        size *= _GROWTH
+        size = min(size * _GROWTH, _LARGEST_ROUND)
     return rounds
 
 

@@ -69,9 +69,9 @@ def run_split(
 ) -> list[T]:
     """Each task's result, in order, from `workers` processes (this one included).
 
-    The tasks wait in one queue, and each process takes the next as it becomes free,
-    so that all finish about together. `done(k)` is called here as task k's result is
-    in (a worker's, when it is back).
+    The tasks (1,024 at most) wait in one queue, and each process takes the next as it
+    becomes free, so that all finish about together. `done(k)` is called here as task
+    k's result is in (a worker's, when it is back).
     """
     with Split(tasks, workers, done) as split:
         return split.finish()
@@ -139,8 +139,10 @@ class _Queue:
     SIZE = 4
 
     def __init__(self, count: int) -> None:
-        # A pipe holds 64 KiB: 16,384 task numbers, beyond any round of tasks here.
-        assert count * self.SIZE <= 65_536
+        # Written before any process reads: the pipe must hold them all. Its buffer is
+        # at least a page (4 KiB, 1,024 numbers) everywhere, 64 KiB by default on Linux.
+        if count * self.SIZE > 4096:
+            raise ValueError(f"{count} tasks: at most 1,024 in one queue")
         self.read, write = os.pipe()
         try:
             os.write(write, b"".join(k.to_bytes(self.SIZE, "little") for k in range(count)))

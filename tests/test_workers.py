@@ -160,3 +160,19 @@ def test_cli_dry_run_on_several_processes(tmp_path: Path, monkeypatch: pytest.Mo
     assert refused.exit_code == 2 and "PLAYBOOK_WORKERS='lots'" in refused.output
     assert "Traceback" not in refused.output
     assert _no_children_left()
+
+
+def test_rounds_grow_and_stay_bounded() -> None:
+    chunks = [[k] for k in range(2_000)]
+    rounds = bulk._rounds(chunks, 2)
+    assert [len(r) for r in rounds[:5]] == [2, 8, 32, 128, 500]
+    assert max(len(r) for r in rounds) == bulk._LARGEST_ROUND
+    assert [c for r in rounds for c in r] == chunks
+    assert len(bulk._rounds(chunks, 5_000)[0]) == bulk._LARGEST_ROUND
+
+
+def test_a_queue_holds_at_most_1024_tasks() -> None:
+    assert run_split([lambda k=k: k for k in range(1_024)], 2)[-1] == 1_023
+    with pytest.raises(ValueError, match="1,024"):
+        run_split([lambda: 0] * 1_025, 2)
+    assert _no_children_left()
