@@ -474,13 +474,19 @@ def test_the_table_view_is_the_same(tmp_path: Path) -> None:
     assert texts[0] == texts[1]
 
 
-def test_cli_dry_run_with_stats(tmp_path: Path) -> None:
+def cli_setup(tmp_path: Path) -> tuple[Path, Path]:
+    """A playbook directory (`SCHEMA`, `RULES`) and a JSON fixture of 700 accounts."""
     root = tmp_path / "pb"
     root.mkdir()
     (root / "schema.playbook").write_text(SCHEMA)
     (root / "p.playbook").write_text(RULES)
     path = _write(tmp_path, "big.json", {"now": "2026-03-16T09:00:00+09:00",
                                          "accounts": _many(700)})
+    return root, path
+
+
+def test_cli_dry_run_with_stats(tmp_path: Path) -> None:
+    root, path = cli_setup(tmp_path)
     result = CliRunner().invoke(app, ["dry-run", str(root), "--fixtures", str(path),
                                       "--format", "json", "--stats"])
     assert result.exit_code == 0, result.output

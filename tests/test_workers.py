@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_bulk import RULES, SCHEMA, _engine, _many, _write
+from test_bulk import RULES, _engine, _many, _write, cli_setup
 from typer.testing import CliRunner
 
 from playbook_engine import bulk, workers
@@ -139,12 +139,7 @@ def test_the_bulk_pass_decides_the_same_on_several_processes(
 
 def test_cli_dry_run_on_several_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bulk, "_CHUNK", 50)
-    root = tmp_path / "pb"
-    root.mkdir()
-    (root / "schema.playbook").write_text(SCHEMA)
-    (root / "p.playbook").write_text(RULES)
-    path = _write(tmp_path, "big.json", {"now": "2026-03-16T09:00:00+09:00",
-                                         "accounts": _many(700)})
+    root, path = cli_setup(tmp_path)
     outputs = []
     for count in ("1", "2"):
         result = CliRunner().invoke(app, ["dry-run", str(root), "--fixtures", str(path),
