@@ -244,11 +244,10 @@ def _gathered(table: pl.DataFrame, wanted: pl.Series, only: Only | None = None,
     rows kept are gathered whole."""
     if table.height == 0:
         return None, []
-    bounds = _bounds(table.get_column(IDX), wanted)
+    starts, ends = _ranges(table.get_column(IDX), wanted)
+    bounds = [0, *(ends - starts).cum_sum().to_list()]
     if bounds[-1] == 0:
         return None, []
-    starts = table.get_column(IDX).search_sorted(wanted, side="left")
-    ends = table.get_column(IDX).search_sorted(wanted, side="right")
     positions = pl.select(pl.int_ranges(starts, ends, dtype=pl.Int64)).to_series().explode(
         empty_as_null=False)
     if only is not None:
@@ -261,9 +260,13 @@ def _gathered(table: pl.DataFrame, wanted: pl.Series, only: Only | None = None,
     return table[positions], bounds
 
 
+def _ranges(keys: pl.Series, wanted: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Where each wanted account's rows start and end in sorted `keys`."""
+    return keys.search_sorted(wanted, side="left"), keys.search_sorted(wanted, side="right")
+
+
 def _bounds(keys: pl.Series, wanted: pl.Series) -> list[int]:
-    starts = keys.search_sorted(wanted, side="left")
-    ends = keys.search_sorted(wanted, side="right")
+    starts, ends = _ranges(keys, wanted)
     return [0, *(ends - starts).cum_sum().to_list()]
 
 
