@@ -308,9 +308,13 @@ class _Gen:
         """Generate one rule's code in both forms (see `source`)."""
         out = f"r{number}"
         guards: dict[str, None] = {}
+        uses = dict(self.leaf_uses)
         try:
             fast: str | None = self.cond2(expr, guards)
         except _Maybe:
+            # The tests counted before giving up are not used: counted, two such rules
+            # would make a test "shared", computed up front on fields nothing guards.
+            self.leaf_uses = uses
             fast = None
         if fast is None:
             full = self._chunk(lambda: self.emit(f"{out} = {self.condition(expr)}"))
